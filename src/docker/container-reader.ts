@@ -1,0 +1,465 @@
+/**
+ * The bounded reader: one per container, holding at most one log stream at a
+ * time, and never for longer than stream_timeout. Each stream is closed by
+ * destroying its socket (Node really cancels the read) and the next one resumes
+ * from the position, so however many times streams come and go nothing piles up
+ * and nothing is lost or repeated.
+ *
+ * A generation number is bumped for every stream; events of an older stream
+ * (a late 'end', a late open) find a different generation and are ignored. An
+ * epoch number is bumped when an export was given up on and the position was
+ * rewound to the last committed one; acknowledgements from before that are void.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { HrTime } from '@opentelemetry/api';
+import { ReceiverError, errorMessage } from '../errors.js';
+import type { IoStream, LogLine } from '../framing/log-framer.js';
+import { LogFramer } from '../framing/log-framer.js';
+import type { DockerTimestamp } from '../framing/timestamp.js';
+import { containerResource } from '../mapping/resource.js';
+import { hrTimeNow, toLogRecord } from '../mapping/log-record.js';
+import type { DeliveryOutcome, LogsConsumer } from '../pipeline/consumer.js';
+import type { ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
+import { Backoff } from '../util/backoff.js';
+import type { Logger } from '../util/logger.js';
+import type { Semaphore } from '../util/semaphore.js';
+import type { ContainerDetails, DockerEngine } from './engine.js';
+import type { ContainerPosition, OpenPlan } from './position.js';
+import { EMPTY_POSITION, PositionTracker, planOpen } from './position.js';
+import type { StreamRegistry } from './stream-registry.js';
+
+/** Tail windows tried in turn when a reopened stream does not reach back to the anchor. */
+const TAIL_WINDOWS: ReadonlyArray<number | 'all'> = [1000, 20_000, 500_000, 'all'];
+
+/** A stream that lived this long counts as healthy: the next failure starts backing off from the beginning. */
+const HEALTHY_STREAM_MS = 5000;
+
+export interface ReaderSettings {
+  streamTimeoutMs: number;
+  streamTimeoutJitter: number;
+  maxLogSize: number;
+  reconnect: { initialMs: number; maxMs: number };
+}
+
+/** What a reader needs from the receiver that owns it. */
+export interface ReaderContext {
+  readonly engine: DockerEngine;
+  readonly consumer: LogsConsumer;
+  readonly opens: Semaphore;
+  readonly streams: StreamRegistry;
+  readonly metrics: ReceiverMetrics;
+  readonly logger: Logger;
+  readonly settings: ReaderSettings;
+  readonly receiverId: string;
+  readonly hostName: string;
+  /** The engine's clock now, as a Docker timestamp. */
+  engineNow(): DockerTimestamp;
+  /** A position the backend has acknowledged. */
+  committed(containerId: string, position: ContainerPosition): void;
+  /** The reader has finished for good (container removed, or its logs cannot be read). */
+  finished(containerId: string): void;
+}
+
+export type ReaderState = 'idle' | 'opening' | 'streaming' | 'ending' | 'backoff' | 'stopped' | 'unsupported' | 'closed';
+
+interface ActiveStream {
+  readonly generation: number;
+  readonly response: IncomingMessage;
+  readonly tracker: PositionTracker;
+  readonly framer: LogFramer;
+  readonly openedAt: number;
+  readonly timer: NodeJS.Timeout;
+  records: ReadableLogRecord[];
+  bytes: number;
+  stdoutLines: number;
+  stderrLines: number;
+  skipped: number;
+  merged: number;
+  truncated: number;
+  observed: HrTime;
+  widen: boolean;
+  paused: boolean;
+}
+
+export interface ReaderStatus {
+  id: string;
+  name: string;
+  state: ReaderState;
+  position: ContainerPosition;
+  committed: ContainerPosition;
+  streamAgeSeconds: number | null;
+}
+
+export class ContainerReader {
+  private readonly ctx: ReaderContext;
+  private container: ContainerDetails;
+  private resource: Resource;
+  private delivered: ContainerPosition;
+  private committedPosition: ContainerPosition;
+  /** No saved position: the first stream starts at the end or at the beginning of the log. */
+  private fresh: boolean;
+  private readonly startAtEnd: boolean;
+  private generation = 0;
+  private epoch = 0;
+  private state: ReaderState = 'idle';
+  private active: ActiveStream | null = null;
+  private windowIndex = 0;
+  private readonly backoff: Backoff;
+  private backoffTimer: NodeJS.Timeout | null = null;
+  private readonly lifetime = new AbortController();
+  private readonly log: Logger;
+
+  constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean) {
+    this.ctx = ctx;
+    this.container = container;
+    this.resource = containerResource(container, ctx.hostName);
+    this.delivered = saved ?? EMPTY_POSITION;
+    this.committedPosition = this.delivered;
+    this.fresh = saved === undefined;
+    this.startAtEnd = startAtEnd;
+    this.backoff = new Backoff({ initialMs: ctx.settings.reconnect.initialMs, maxMs: ctx.settings.reconnect.maxMs });
+    this.log = ctx.logger.child(`container/${container.name}`);
+  }
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  get status(): ReaderStatus {
+    return {
+      id: this.container.id,
+      name: this.container.name,
+      state: this.state,
+      position: this.delivered,
+      committed: this.committedPosition,
+      streamAgeSeconds: this.active === null ? null : (Date.now() - this.active.openedAt) / 1000,
+    };
+  }
+
+  /**
+   * There may be lines to read (the container was found, started, or ran while
+   * we were not looking): make sure a stream is open. On a stopped container the
+   * stream gives what is left from our position and ends.
+   */
+  wake(): void {
+    if (this.state === 'idle' || this.state === 'stopped') void this.open('start');
+    else if (this.state === 'backoff') this.retryNow();
+  }
+
+  /** The container was removed. A stream still draining finishes first (and then finds it gone). */
+  containerRemoved(): void {
+    if (this.state === 'stopped' || this.state === 'idle' || this.state === 'backoff' || this.state === 'unsupported') {
+      this.close();
+      this.ctx.finished(this.container.id);
+    }
+  }
+
+  get finishedReading(): boolean {
+    return this.state === 'stopped' || this.state === 'unsupported';
+  }
+
+  /** The engine connection came back: streams waiting out a backoff may try at once. */
+  retryNow(): void {
+    if (this.state !== 'backoff') return;
+    if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
+    this.backoffTimer = null;
+    void this.open('reconnect');
+  }
+
+  /** Inspect told us something new (a rename): later records carry it; records already made keep theirs. */
+  updateDetails(container: ContainerDetails): void {
+    const renamed = container.name !== this.container.name;
+    this.container = { ...container, tty: this.container.tty };
+    if (renamed) this.resource = containerResource(this.container, this.ctx.hostName);
+  }
+
+  /** Stops reading for good; resolves when the socket is released (or after the registry's timeout). */
+  close(): void {
+    if (this.state === 'closed') return;
+    if (this.active !== null) this.closeStream(this.active, 'shutdown', false);
+    this.state = 'closed';
+    this.lifetime.abort();
+    if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
+    this.backoffTimer = null;
+  }
+
+  private async open(reason: StreamOpenReason): Promise<void> {
+    if (this.state === 'closed' || this.state === 'unsupported') return;
+    const generation = ++this.generation;
+    this.state = 'opening';
+    const fresh = this.fresh;
+    if (fresh && this.startAtEnd && this.delivered.floor === '') {
+      // Lines older than this are history we were told not to ship.
+      this.delivered = { ...this.delivered, floor: this.ctx.engineNow() };
+      this.committedPosition = this.delivered;
+    }
+    const window = TAIL_WINDOWS[this.windowIndex] ?? 'all';
+    const plan = planOpen(this.delivered, window, fresh ? { startAtEnd: this.startAtEnd } : null);
+    const permitted = await this.ctx.opens.acquire(this.lifetime.signal);
+    if (!permitted) return;
+    let response: IncomingMessage;
+    try {
+      response = await this.ctx.engine.openLogStream(this.container.id, { since: plan.since, tail: plan.tail, signal: this.lifetime.signal });
+    } catch (err) {
+      if (generation === this.generation && this.state === 'opening') this.openFailed(err);
+      return;
+    } finally {
+      this.ctx.opens.release();
+    }
+    this.ctx.streams.opened();
+    if (generation !== this.generation || this.state !== 'opening') {
+      response.on('error', ignore);
+      response.destroy();
+      this.ctx.streams.closed(response);
+      return;
+    }
+    this.attach(response, plan, reason, generation, fresh);
+  }
+
+  private attach(response: IncomingMessage, plan: OpenPlan, reason: StreamOpenReason, generation: number, fresh: boolean): void {
+    const { settings, metrics } = this.ctx;
+    const jitter = 1 - Math.random() * settings.streamTimeoutJitter;
+    const stream: ActiveStream = {
+      generation,
+      response,
+      tracker: new PositionTracker(this.delivered, plan, fresh),
+      framer: new LogFramer({ tty: this.container.tty, maxLogSize: settings.maxLogSize }, {
+        line: (line) => this.onLine(stream, line),
+        daemonError: (message) => {
+          metrics.add('docker_logs.stream.errors', 1, { 'error.type': 'daemon_error' });
+          this.log.warnOnce(`daemon-error:${this.container.id}`, 'the engine reported an error inside the log stream', { error: message });
+        },
+      }),
+      openedAt: Date.now(),
+      timer: setTimeout(() => this.rotate(stream), Math.max(1, Math.round(settings.streamTimeoutMs * jitter))),
+      records: [],
+      bytes: 0,
+      stdoutLines: 0,
+      stderrLines: 0,
+      skipped: 0,
+      merged: 0,
+      truncated: 0,
+      observed: hrTimeNow(),
+      widen: false,
+      paused: false,
+    };
+    stream.timer.unref();
+    this.active = stream;
+    this.state = 'streaming';
+    this.fresh = false;
+    metrics.add('docker_logs.stream.opened', 1, { reason });
+    metrics.add('docker_logs.stream.active', 1);
+    response.on('data', (chunk: Buffer) => this.onData(stream, chunk));
+    response.once('end', () => void this.onEnd(stream));
+    response.once('error', (err) => this.onStreamError(stream, err));
+    this.log.debug('log stream opened', { reason, since: plan.since, tail: String(plan.tail), verify: plan.verifyAnchor });
+  }
+
+  private onData(stream: ActiveStream, chunk: Buffer): void {
+    if (stream !== this.active) return;
+    stream.observed = hrTimeNow();
+    stream.framer.push(chunk);
+    this.handOver(stream);
+    if (stream.widen) this.widenAndReopen(stream);
+  }
+
+  private onLine(stream: ActiveStream, line: LogLine): void {
+    if (stream.widen) return;
+    const verdict = stream.tracker.judge(line);
+    if (verdict === 'take') {
+      stream.records.push(toLogRecord(line, this.resource, stream.observed));
+      stream.bytes += line.text.length + 64;
+      if (line.stream === 'stdout') stream.stdoutLines++;
+      else stream.stderrLines++;
+      if (line.pieces > 1) stream.merged++;
+      if (line.truncated) stream.truncated++;
+    } else if (verdict === 'skip') {
+      stream.skipped++;
+    } else {
+      stream.widen = true;
+    }
+  }
+
+  /** Passes what one chunk gave to the consumer, with the position to commit once it is acknowledged. */
+  private handOver(stream: ActiveStream): void {
+    const { metrics, consumer } = this.ctx;
+    const position = stream.tracker.current;
+    this.delivered = position;
+    if (this.windowIndex > 0 && !stream.tracker.verifying && !stream.widen) this.windowIndex = 0;
+    if (stream.skipped > 0) {
+      metrics.add('docker_logs.duplicates.skipped', stream.skipped);
+      stream.skipped = 0;
+    }
+    if (stream.records.length === 0) return;
+    const records = stream.records;
+    const bytes = stream.bytes;
+    stream.records = [];
+    stream.bytes = 0;
+    addCounts(metrics, stream);
+    metrics.add('otelcol_receiver_accepted_log_records', records.length, { receiver: this.ctx.receiverId });
+    const epoch = this.epoch;
+    const more = consumer.consume(records, bytes, (outcome) => this.onSettled(epoch, position, outcome));
+    if (!more && !stream.paused) {
+      // Backpressure: stop reading the socket; Docker keeps the lines in its log.
+      stream.paused = true;
+      stream.response.pause();
+      consumer.onceWritable(() => {
+        if (this.active === stream && stream.paused) {
+          stream.paused = false;
+          stream.response.resume();
+        }
+      });
+    }
+  }
+
+  private onSettled(epoch: number, position: ContainerPosition, outcome: DeliveryOutcome): void {
+    if (epoch !== this.epoch) return;
+    if (outcome.delivered) {
+      // Also after close: what is flushed at shutdown must be committed, or a restart repeats it.
+      this.committedPosition = position;
+      this.ctx.committed(this.container.id, position);
+      return;
+    }
+    if (this.state === 'closed') return;
+    // Given up on: read those lines again from the last acknowledged position.
+    this.epoch++;
+    this.delivered = this.committedPosition;
+    this.log.warn('records were not delivered; re-reading from the last committed position', { error: outcome.error.message });
+    if (this.active !== null) {
+      this.closeStream(this.active, 'export_failed', false);
+      void this.open('reconnect');
+    }
+  }
+
+  private rotate(stream: ActiveStream): void {
+    if (stream !== this.active) return;
+    this.backoff.reset();
+    this.closeStream(stream, 'timeout', false);
+    void this.open('rotation');
+  }
+
+  private widenAndReopen(stream: ActiveStream): void {
+    this.windowIndex = Math.min(this.windowIndex + 1, TAIL_WINDOWS.length - 1);
+    this.closeStream(stream, 'widen', false);
+    void this.open('widen');
+  }
+
+  /**
+   * The engine ended the stream. If the container stopped, its last partial line
+   * is complete; if it still runs (engine restart, log rotation) the rest of that
+   * line is still to come and the next stream reads it again.
+   */
+  private async onEnd(stream: ActiveStream): Promise<void> {
+    if (stream !== this.active) return;
+    clearTimeout(stream.timer);
+    this.state = 'ending';
+    let running: boolean | null = null;
+    let removed = false;
+    try {
+      const details = await this.ctx.engine.inspect(this.container.id, this.lifetime.signal);
+      running = details.running;
+      this.updateDetails(details);
+    } catch (err) {
+      if (err instanceof ReceiverError && err.code === 'CONTAINER_NOT_FOUND') {
+        running = false;
+        removed = true;
+      }
+    }
+    if (stream !== this.active) return;
+    if (running === false) {
+      stream.framer.end();
+      this.handOver(stream);
+    }
+    if (stream.widen || stream.tracker.verifying) {
+      // The window never reached the anchor: the log has more than we asked for since then.
+      this.widenAndReopen(stream);
+      return;
+    }
+    this.windowIndex = 0;
+    this.closeStream(stream, running === false ? 'container_stopped' : 'end', running === false);
+    if (running === false) {
+      this.state = removed ? 'closed' : 'stopped';
+      if (removed) this.ctx.finished(this.container.id);
+      return;
+    }
+    this.scheduleReopen();
+  }
+
+  private onStreamError(stream: ActiveStream, err: Error): void {
+    if (stream !== this.active) return;
+    this.ctx.metrics.add('docker_logs.stream.errors', 1, { 'error.type': 'STREAM_FAILED' });
+    this.log.warnOnce(`stream-error:${this.container.id}`, 'log stream failed; reopening', { error: errorMessage(err) });
+    this.closeStream(stream, 'error', false);
+    this.scheduleReopen();
+  }
+
+  private openFailed(err: unknown): void {
+    const error = err instanceof ReceiverError ? err : new ReceiverError('STREAM_FAILED', errorMessage(err), { cause: err, transient: true });
+    const { metrics } = this.ctx;
+    metrics.add('docker_logs.stream.errors', 1, { 'error.type': error.code });
+    if (error.code === 'CONTAINER_NOT_FOUND') {
+      this.state = 'closed';
+      metrics.add('docker_logs.containers.missed', 1, { reason: 'removed' });
+      this.log.warn('the container was removed before its logs could be read to the end', { id: this.container.id });
+      this.ctx.finished(this.container.id);
+      return;
+    }
+    if (error.code === 'LOG_DRIVER_UNSUPPORTED') {
+      this.state = 'unsupported';
+      metrics.add('docker_logs.containers.missed', 1, { reason: 'driver_unsupported' });
+      this.log.warn(error.message, { id: this.container.id, driver: this.container.logDriver });
+      return;
+    }
+    this.log.warnOnce(`open-failed:${this.container.id}`, 'cannot open log stream; will retry', { error: error.message });
+    this.scheduleReopen();
+  }
+
+  private scheduleReopen(): void {
+    if (this.state === 'closed' || this.state === 'unsupported') return;
+    this.state = 'backoff';
+    const wait = this.backoff.next();
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = null;
+      if (this.state === 'backoff') void this.open('reconnect');
+    }, wait);
+    this.backoffTimer.unref();
+  }
+
+  /** Lets go of a stream: timer, listeners, socket; counts it and watches that it is released. */
+  private closeStream(stream: ActiveStream, reason: StreamCloseReason, flushed: boolean): void {
+    if (this.active === stream) this.active = null;
+    if (this.state === 'streaming' || this.state === 'ending') this.state = 'idle';
+    clearTimeout(stream.timer);
+    if (!flushed) stream.framer.reset();
+    const { response } = stream;
+    response.removeAllListeners('data');
+    response.removeAllListeners('end');
+    response.removeAllListeners('error');
+    response.on('error', ignore);
+    response.destroy();
+    this.ctx.streams.closed(response);
+    const lived = (Date.now() - stream.openedAt) / 1000;
+    if (lived * 1000 >= HEALTHY_STREAM_MS) this.backoff.reset();
+    this.ctx.metrics.add('docker_logs.stream.closed', 1, { reason });
+    this.ctx.metrics.add('docker_logs.stream.active', -1);
+    this.ctx.metrics.record('docker_logs.stream.duration', lived, { reason });
+  }
+}
+
+function addCounts(metrics: ReceiverMetrics, stream: ActiveStream): void {
+  const add = (n: number, iostream: IoStream): void => metrics.add('docker_logs.log_records.received', n, { 'log.iostream': iostream });
+  add(stream.stdoutLines, 'stdout');
+  add(stream.stderrLines, 'stderr');
+  metrics.add('docker_logs.lines.merged', stream.merged);
+  metrics.add('docker_logs.lines.truncated', stream.truncated);
+  stream.stdoutLines = 0;
+  stream.stderrLines = 0;
+  stream.merged = 0;
+  stream.truncated = 0;
+}
+
+function ignore(): void {
+  // Errors after we destroyed a stream on purpose carry no news.
+}

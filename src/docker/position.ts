@@ -1,0 +1,158 @@
+/**
+ * Where a container's log has been read to, and the rule that makes reopened
+ * streams exact: no line lost, none delivered twice.
+ *
+ * A position is one cursor per output stream: the Docker timestamp of the last
+ * line taken from that stream and how many lines carried exactly that timestamp
+ * (Docker timestamps are nanoseconds, but two lines can still share one). The
+ * stream that gave the most recent line is the anchor: a reopened stream must
+ * show that line again before anything after it is trusted.
+ */
+import type { DockerTimestamp } from '../framing/timestamp.js';
+import { addSeconds, toSinceParam } from '../framing/timestamp.js';
+import type { IoStream, LogLine } from '../framing/log-framer.js';
+
+export interface StreamCursor {
+  readonly ts: DockerTimestamp;
+  readonly count: number;
+}
+
+export interface ContainerPosition {
+  /** Lines older than this are never delivered ('' = no floor). */
+  readonly floor: DockerTimestamp;
+  readonly stdout: StreamCursor | null;
+  readonly stderr: StreamCursor | null;
+  /** The stream of the most recent line taken; null when nothing was taken yet. */
+  readonly last: IoStream | null;
+}
+
+export const EMPTY_POSITION: ContainerPosition = { floor: '', stdout: null, stderr: null, last: null };
+
+/**
+ * stdout and stderr are timestamped by separate goroutines in dockerd before they
+ * are serialised into one log, so across the two streams file order and time
+ * order can disagree by a little. Reopening this much earlier than the anchor
+ * covers that; the cursors drop what was already taken.
+ */
+export const REORDER_MARGIN_SECONDS = 1;
+
+/** How a stream is (re)opened: the Engine API's since and tail, and whether the anchor must be found. */
+export interface OpenPlan {
+  since: string | undefined;
+  tail: number | 'all';
+  /** True when the replay must show the anchor line before new lines are taken. */
+  verifyAnchor: boolean;
+}
+
+export function anchorOf(position: ContainerPosition): StreamCursor | null {
+  if (position.last === null) return null;
+  return position[position.last];
+}
+
+/**
+ * Plans the next open. `window` is the tail window to try when there is an anchor;
+ * dockerd applies `tail` before `since`, so a bounded tail spares it from decoding
+ * the whole retained log on every reopen, which a plain `since` would make it do.
+ */
+export function planOpen(position: ContainerPosition, window: number | 'all', fresh: { startAtEnd: boolean } | null): OpenPlan {
+  if (fresh !== null) {
+    // First look at a container with no saved position. For start_at: end one
+    // existing line is read (not delivered) so that later reopens have an anchor.
+    return fresh.startAtEnd ? { since: undefined, tail: 1, verifyAnchor: false } : { since: undefined, tail: 'all', verifyAnchor: false };
+  }
+  const anchor = anchorOf(position);
+  if (anchor === null) {
+    return { since: position.floor === '' ? undefined : toSinceParam(position.floor), tail: 'all', verifyAnchor: false };
+  }
+  return {
+    since: toSinceParam(addSeconds(anchor.ts, -REORDER_MARGIN_SECONDS)),
+    tail: window,
+    verifyAnchor: window !== 'all',
+  };
+}
+
+export type Verdict = 'take' | 'skip' | 'widen';
+
+/**
+ * Decides, line by line, what a (re)opened stream gives us. One instance per
+ * opened stream; it advances the position it was given as lines are taken.
+ *
+ * - verify: a bounded tail window must show the anchor line first. Everything
+ *   before it in the log was taken already; everything after it is new.
+ * - dedupe: an unbounded replay (no anchor, or the anchor is gone from the log):
+ *   each stream drops what its cursor already covers.
+ * - take: a first look, or past the anchor: every line is new (lines older than
+ *   the floor are only noted, so that they can anchor later reopens).
+ */
+export class PositionTracker {
+  private position: ContainerPosition;
+  private mode: 'verify' | 'dedupe' | 'take';
+  private readonly anchor: (StreamCursor & { stream: IoStream }) | null;
+  private seenAtAnchor = 0;
+  /** Lines seen at each stream's cursor timestamp, for the count rule of dedupe mode. */
+  private readonly seenAtCursor: Record<IoStream, number> = { stdout: 0, stderr: 0 };
+
+  constructor(position: ContainerPosition, plan: OpenPlan, fresh: boolean) {
+    this.position = position;
+    const anchor = anchorOf(position);
+    this.anchor = anchor !== null && position.last !== null ? { ...anchor, stream: position.last } : null;
+    if (fresh) this.mode = 'take';
+    else if (plan.verifyAnchor && this.anchor !== null) this.mode = 'verify';
+    else this.mode = 'dedupe';
+  }
+
+  get current(): ContainerPosition {
+    return this.position;
+  }
+
+  /** True while the replay has not yet shown the anchor line. */
+  get verifying(): boolean {
+    return this.mode === 'verify';
+  }
+
+  judge(line: LogLine): Verdict {
+    if (this.mode === 'verify') return this.judgeBeforeAnchor(line);
+    if (this.mode === 'dedupe') {
+      const cursor = this.position[line.stream];
+      if (cursor !== null) {
+        if (line.timestamp < cursor.ts) return 'skip';
+        if (line.timestamp === cursor.ts && this.seenAtCursor[line.stream] < cursor.count) {
+          this.seenAtCursor[line.stream]++;
+          return 'skip';
+        }
+      }
+    }
+    const floor = this.position.floor;
+    this.advance(line);
+    return floor !== '' && line.timestamp < floor ? 'skip' : 'take';
+  }
+
+  private judgeBeforeAnchor(line: LogLine): Verdict {
+    const anchor = this.anchor as StreamCursor & { stream: IoStream };
+    if (line.stream === anchor.stream) {
+      if (line.timestamp < anchor.ts) return 'skip';
+      if (line.timestamp === anchor.ts) {
+        this.seenAtAnchor++;
+        if (this.seenAtAnchor === anchor.count) this.mode = 'take';
+        return 'skip';
+      }
+      return 'widen';
+    }
+    // In log order the anchor comes before this line, so the window began after it.
+    if (line.timestamp > addSeconds(anchor.ts, REORDER_MARGIN_SECONDS)) return 'widen';
+    return 'skip';
+  }
+
+  private advance(line: LogLine): void {
+    const cursor = this.position[line.stream];
+    let next: StreamCursor;
+    if (cursor !== null && cursor.ts === line.timestamp) {
+      next = { ts: cursor.ts, count: cursor.count + 1 };
+      this.seenAtCursor[line.stream]++;
+    } else {
+      next = { ts: line.timestamp, count: 1 };
+      this.seenAtCursor[line.stream] = 1;
+    }
+    this.position = line.stream === 'stdout' ? { ...this.position, stdout: next, last: 'stdout' } : { ...this.position, stderr: next, last: 'stderr' };
+  }
+}

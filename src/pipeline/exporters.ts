@@ -1,0 +1,123 @@
+/**
+ * Exporters turn a batch into one delivery attempt and say how it went as a
+ * value (never an exception): delivered, or failed and whether retrying can help.
+ * Retrying itself lives in retry.ts, so every exporter gets the same policy.
+ * This and the debug exporter's stdout are the only places records leave us.
+ */
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
+import type { ExportResult } from '@opentelemetry/core';
+import { ExportResultCode } from '@opentelemetry/core';
+import { OTLPLogExporter as OtlpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as OtlpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import type { DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
+import { ReceiverError, errorMessage } from '../errors.js';
+import { LOG_ATTRIBUTE_KEYS } from '../mapping/log-record.js';
+import { RESOURCE_KEYS } from '../mapping/resource.js';
+
+export type ExportAttempt = { readonly ok: true } | { readonly ok: false; readonly retryable: boolean; readonly error: ReceiverError };
+
+export interface LogExporter {
+  readonly id: string;
+  exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt>;
+  shutdown(): Promise<void>;
+}
+
+/** The URL logs are posted to, as the collector builds it: endpoint + /v1/logs unless logs_endpoint is given. */
+export function logsUrl(config: OtlpHttpExporterConfig): string | undefined {
+  if (config.logs_endpoint !== null) return config.logs_endpoint;
+  if (config.endpoint === null) return undefined; // the SDK then reads OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT
+  return config.endpoint.replace(/\/+$/, '') + '/v1/logs';
+}
+
+export class OtlpHttpLogExporter implements LogExporter {
+  readonly id: string;
+  private readonly sdk: LogRecordExporter;
+
+  constructor(id: string, config: OtlpHttpExporterConfig) {
+    this.id = id;
+    const options = {
+      url: logsUrl(config),
+      headers: { ...config.headers },
+      compression: config.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+      timeoutMillis: config.timeout,
+      // We send one batch at a time per exporter; the SDK's own limit only needs to allow that.
+      concurrencyLimit: 2,
+    };
+    this.sdk = config.encoding === 'json' ? new OtlpJsonLogExporter(options) : new OtlpProtoLogExporter(options);
+  }
+
+  exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt> {
+    return new Promise((resolve) => {
+      try {
+        this.sdk.export(records, (result) => resolve(this.classify(result)));
+      } catch (err) {
+        resolve({ ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', `${this.id}: could not encode the batch: ${errorMessage(err)}`, { cause: err }) });
+      }
+    });
+  }
+
+  private classify(result: ExportResult): ExportAttempt {
+    if (result.code === ExportResultCode.SUCCESS) return { ok: true };
+    const err = result.error;
+    const status = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+    // 4xx other than 429 means the backend will never take this batch as it is.
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+      return { ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', `${this.id}: the backend rejected the batch with HTTP ${status}: ${errorMessage(err)}`, { cause: err }) };
+    }
+    const detail = err === undefined ? 'unknown error' : errorMessage(err);
+    return { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', `${this.id}: export failed: ${detail}`, { cause: err, transient: true }) };
+  }
+
+  shutdown(): Promise<void> {
+    return this.sdk.shutdown();
+  }
+}
+
+/** Prints records to stdout, like the collector's debug exporter. */
+export class DebugLogExporter implements LogExporter {
+  readonly id: string;
+  private readonly verbosity: DebugExporterConfig['verbosity'];
+  private readonly write: (text: string) => void;
+
+  constructor(id: string, config: DebugExporterConfig, write: (text: string) => void = (t) => process.stdout.write(t)) {
+    this.id = id;
+    this.verbosity = config.verbosity;
+    this.write = write;
+  }
+
+  exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt> {
+    try {
+      this.write(this.format(records));
+    } catch (err) {
+      return Promise.resolve({ ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', `${this.id}: cannot write to stdout: ${errorMessage(err)}`, { cause: err }) });
+    }
+    return Promise.resolve({ ok: true });
+  }
+
+  private format(records: ReadableLogRecord[]): string {
+    if (this.verbosity === 'basic') return `${new Date().toISOString()}\tinfo\t${this.id}\tLogs\t{"#records": ${records.length}}\n`;
+    let out = '';
+    for (const r of records) {
+      const name = r.resource.attributes[RESOURCE_KEYS.containerName];
+      const stream = r.attributes[LOG_ATTRIBUTE_KEYS.iostream];
+      const ts = formatHrTime(r.hrTime);
+      if (this.verbosity === 'normal') {
+        out += `${ts} ${String(name)} ${String(stream)}: ${typeof r.body === 'string' ? r.body : JSON.stringify(r.body)}\n`;
+      } else {
+        out += JSON.stringify({ timestamp: ts, observed: formatHrTime(r.hrTimeObserved), body: r.body, attributes: r.attributes, resource: r.resource.attributes }) + '\n';
+      }
+    }
+    return out;
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function formatHrTime([seconds, nanos]: readonly [number, number]): string {
+  const iso = new Date(seconds * 1000).toISOString(); // ends in .000Z
+  return `${iso.slice(0, 19)}.${String(nanos).padStart(9, '0')}Z`;
+}

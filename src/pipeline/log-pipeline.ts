@@ -1,0 +1,258 @@
+/**
+ * The logs pipeline: a bounded in-memory queue, batching, one export in flight,
+ * fan-out to every exporter of the pipeline, and acknowledgements in order.
+ *
+ * Unlike the SDK's BatchLogRecordProcessor it never drops: when the queue is
+ * full, consume() says so and the receiver stops reading its sockets (Docker's
+ * log files are the buffer). A handover is settled only when every record in it
+ * was acknowledged by every exporter, or given up on; since batches go out one
+ * at a time in arrival order, settlements come in the order of handovers.
+ */
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { BatchProcessorConfig, RetryOnFailureConfig } from '../config/schema.js';
+import { ReceiverError } from '../errors.js';
+import type { Logger } from '../util/logger.js';
+import type { ReceiverMetrics } from '../telemetry/metrics.js';
+import type { DeliveryOutcome, LogsConsumer } from './consumer.js';
+import type { ExportAttempt, LogExporter } from './exporters.js';
+import { exportWithRetry } from './retry.js';
+
+export interface PipelineExporter {
+  exporter: LogExporter;
+  retry: RetryOnFailureConfig;
+}
+
+export interface LogPipelineOptions {
+  exporters: PipelineExporter[];
+  batch: BatchProcessorConfig;
+  queueSize: number;
+  queueBytes: number;
+  metrics: ReceiverMetrics;
+  logger: Logger;
+}
+
+interface Handover {
+  readonly records: ReadableLogRecord[];
+  readonly bytes: number;
+  readonly settled: (outcome: DeliveryOutcome) => void;
+  /** Records and bytes already placed in a batch. */
+  taken: number;
+  bytesTaken: number;
+  failure: ReceiverError | null;
+}
+
+interface Batch {
+  records: ReadableLogRecord[];
+  bytes: number;
+  /** Handovers with records in this batch. */
+  touched: Handover[];
+  /** Handovers whose last record is in this batch: settled when it is done. */
+  completed: Handover[];
+}
+
+export class LogPipeline implements LogsConsumer {
+  private readonly options: LogPipelineOptions;
+  private readonly queue: Handover[] = [];
+  /** Records and bytes held (queued and in flight): what the memory bound counts. */
+  private heldRecords = 0;
+  private heldBytes = 0;
+  /** Records queued and not yet in a batch. */
+  private unbatched = 0;
+  private oldestArrival = 0;
+  private inFlight: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private writableListeners: Array<() => void> = [];
+  private draining = false;
+  private readonly abort = new AbortController();
+  private newestAcked: [number, number] | null = null;
+  private readonly unobserve: Array<() => void> = [];
+
+  constructor(options: LogPipelineOptions) {
+    this.options = options;
+    const { metrics } = options;
+    for (const { exporter } of options.exporters) {
+      this.unobserve.push(metrics.observe('otelcol_exporter_queue_size', () => [{ value: this.heldRecords, attributes: { exporter: exporter.id } }]));
+      this.unobserve.push(metrics.observe('otelcol_exporter_queue_capacity', () => [{ value: options.queueSize, attributes: { exporter: exporter.id } }]));
+    }
+    this.unobserve.push(
+      metrics.observe('docker_logs.lag', () => {
+        if (this.newestAcked === null) return [];
+        return [{ value: Math.max(0, Date.now() / 1000 - (this.newestAcked[0] + this.newestAcked[1] / 1e9)) }];
+      }),
+    );
+  }
+
+  get held(): { records: number; bytes: number } {
+    return { records: this.heldRecords, bytes: this.heldBytes };
+  }
+
+  /** Timestamp of the newest record acknowledged so far, or null. */
+  get newestAcknowledged(): [number, number] | null {
+    return this.newestAcked;
+  }
+
+  consume(records: ReadableLogRecord[], bytes: number, settled: (outcome: DeliveryOutcome) => void): boolean {
+    if (records.length === 0) {
+      settled({ delivered: true });
+      return this.writable();
+    }
+    if (this.unbatched === 0) this.oldestArrival = Date.now();
+    this.queue.push({ records, bytes, settled, taken: 0, bytesTaken: 0, failure: null });
+    this.heldRecords += records.length;
+    this.heldBytes += bytes;
+    this.unbatched += records.length;
+    this.schedule();
+    return this.writable();
+  }
+
+  onceWritable(listener: () => void): void {
+    if (this.writable()) listener();
+    else this.writableListeners.push(listener);
+  }
+
+  /** Exports everything held now, ignoring the batch timeout; resolves when all of it is settled. */
+  async flush(): Promise<void> {
+    this.draining = true;
+    try {
+      this.schedule();
+      while (this.inFlight !== null || this.unbatched > 0) {
+        if (this.inFlight !== null) await this.inFlight;
+        else this.schedule();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * Flushes within the deadline, then stops retrying: what is still unsent is
+   * settled as failed (its positions stay uncommitted, so it is read again).
+   */
+  async shutdown(deadlineMs: number): Promise<void> {
+    const deadline = setTimeout(() => this.abort.abort(), deadlineMs);
+    deadline.unref();
+    try {
+      await this.flush();
+    } finally {
+      clearTimeout(deadline);
+      this.abort.abort();
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+      for (const off of this.unobserve) off();
+      await Promise.allSettled(this.options.exporters.map(({ exporter }) => exporter.shutdown()));
+    }
+  }
+
+  private writable(): boolean {
+    return this.heldRecords < this.options.queueSize && this.heldBytes < this.options.queueBytes;
+  }
+
+  private schedule(): void {
+    if (this.inFlight !== null || this.unbatched === 0) return;
+    const { send_batch_size: batchSize, timeout } = this.options.batch;
+    const waited = Date.now() - this.oldestArrival;
+    if (this.draining || this.abort.signal.aborted || this.unbatched >= batchSize || waited >= timeout) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer);
+        this.timer = null;
+      }
+      this.inFlight = this.exportBatch(this.takeBatch()).finally(() => {
+        this.inFlight = null;
+        this.schedule();
+      });
+      return;
+    }
+    if (this.timer === null) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.schedule();
+      }, timeout - waited);
+      this.timer.unref();
+    }
+  }
+
+  private takeBatch(): Batch {
+    const { send_batch_size, send_batch_max_size } = this.options.batch;
+    const limit = send_batch_max_size > 0 ? send_batch_max_size : send_batch_size;
+    const batch: Batch = { records: [], bytes: 0, touched: [], completed: [] };
+    while (batch.records.length < limit && this.queue.length > 0) {
+      const handover = this.queue[0] as Handover;
+      const room = limit - batch.records.length;
+      const rest = handover.records.length - handover.taken;
+      const n = Math.min(room, rest);
+      if (handover.taken === 0 && n === rest) {
+        for (const r of handover.records) batch.records.push(r);
+      } else {
+        for (let i = handover.taken; i < handover.taken + n; i++) batch.records.push(handover.records[i] as ReadableLogRecord);
+      }
+      // Bytes are attributed proportionally; the last piece takes the remainder so the totals balance.
+      const bytes = n === rest ? handover.bytes - handover.bytesTaken : Math.round((handover.bytes * n) / handover.records.length);
+      batch.bytes += bytes;
+      handover.bytesTaken += bytes;
+      handover.taken += n;
+      batch.touched.push(handover);
+      if (handover.taken === handover.records.length) {
+        this.queue.shift();
+        batch.completed.push(handover);
+      }
+    }
+    this.unbatched -= batch.records.length;
+    if (this.unbatched > 0) this.oldestArrival = Date.now();
+    return batch;
+  }
+
+  private async exportBatch(batch: Batch): Promise<void> {
+    const { metrics, logger } = this.options;
+    const results = await Promise.all(
+      this.options.exporters.map(async ({ exporter, retry }) => {
+        let result: ExportAttempt;
+        try {
+          result = await exportWithRetry(exporter, batch.records, retry, this.abort.signal, (attempt, waitMs) => {
+            logger.warnOnce(`export-retry:${exporter.id}`, 'export failed; retrying', { exporter: exporter.id, error: attempt.error.message, retry_in_ms: waitMs });
+          });
+        } catch (err) {
+          // exportOnce returns values; this is a bug guard so one bad exporter cannot stall the pipeline.
+          result = { ok: false, retryable: false, error: new ReceiverError('EXPORT_FAILED', `${exporter.id}: ${String(err)}`, { cause: err }) };
+        }
+        if (result.ok) {
+          metrics.add('otelcol_exporter_sent_log_records', batch.records.length, { exporter: exporter.id });
+          logger.clearOnce(`export-retry:${exporter.id}`);
+        } else {
+          metrics.add('otelcol_exporter_send_failed_log_records', batch.records.length, { exporter: exporter.id });
+          logger.error('gave up exporting a batch; its records will be read again from their last committed position', {
+            exporter: exporter.id,
+            records: batch.records.length,
+            error: result.error.message,
+          });
+        }
+        return result;
+      }),
+    );
+    const failed = results.find((r): r is ExportAttempt & { ok: false } => !r.ok);
+    if (failed !== undefined) for (const h of batch.touched) h.failure ??= failed.error;
+    else this.noteAcknowledged(batch.records);
+    this.heldRecords -= batch.records.length;
+    this.heldBytes -= batch.bytes;
+    for (const h of batch.completed) {
+      try {
+        h.settled(h.failure === null ? { delivered: true } : { delivered: false, error: h.failure });
+      } catch (err) {
+        logger.error('a delivery callback threw', { error: String(err) });
+      }
+    }
+    if (this.writable() && this.writableListeners.length > 0) {
+      const listeners = this.writableListeners;
+      this.writableListeners = [];
+      for (const l of listeners) l();
+    }
+  }
+
+  private noteAcknowledged(records: ReadableLogRecord[]): void {
+    let newest = this.newestAcked;
+    for (const r of records) {
+      const t = r.hrTime;
+      if (newest === null || t[0] > newest[0] || (t[0] === newest[0] && t[1] > newest[1])) newest = [t[0], t[1]];
+    }
+    this.newestAcked = newest;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The docker_logs receiver component: collector lifecycle (start, shutdown that
+ * is idempotent and safe before start), one ContainerReader per running
+ * container, discovery keeping that set current, and positions kept in the
+ * checkpoint store once the consumer acknowledged them.
+ */
+import type { MeterProvider } from '@opentelemetry/api';
+import type { DockerLogsReceiverConfig } from './config/schema.js';
+import { ContainerReader } from './docker/container-reader.js';
+import type { ReaderContext, ReaderStatus } from './docker/container-reader.js';
+import { ContainerDiscovery } from './docker/discovery.js';
+import type { ContainerDetails, ContainerSummary, EngineEvent, EngineInfo } from './docker/engine.js';
+import { DockerEngine } from './docker/engine.js';
+import type { ContainerPosition } from './docker/position.js';
+import { StreamRegistry } from './docker/stream-registry.js';
+import { ReceiverError, errorMessage } from './errors.js';
+import type { DockerTimestamp } from './framing/timestamp.js';
+import { fromHrTime, normalizeTimestamp, toHrTime } from './framing/timestamp.js';
+import type { CheckpointStore } from './pipeline/checkpoint.js';
+import { FileCheckpointStore, MemoryCheckpointStore } from './pipeline/checkpoint.js';
+import type { LogsConsumer } from './pipeline/consumer.js';
+import { ReceiverMetrics } from './telemetry/metrics.js';
+import type { Logger } from './util/logger.js';
+import { silentLogger } from './util/logger.js';
+import { Semaphore } from './util/semaphore.js';
+
+export interface ReceiverSettings {
+  /** The component id, e.g. "docker_logs" or "docker_logs/edge"; names the positions file and metric attributes. */
+  id?: string;
+  logger?: Logger;
+  /** Where the receiver's own metrics go; a no-op meter when absent. */
+  meterProvider?: MeterProvider;
+  /** Shared metrics (the service passes one for all components); overrides meterProvider. */
+  metrics?: ReceiverMetrics;
+}
+
+export interface ReceiverStatus {
+  id: string;
+  engine: { endpoint: string; connected: boolean; host: string; version: string };
+  streams: { active: number; unreleased: number };
+  containers: ReaderStatus[];
+}
+
+/** Container creation times are whole seconds, and clocks drift a little. */
+const LOOK_MARGIN_SECONDS = 2;
+
+/** How long shutdown waits for destroyed sockets to report closed. */
+const RELEASE_WAIT_MS = 2000;
+
+export class DockerLogsReceiver {
+  readonly id: string;
+  private readonly config: DockerLogsReceiverConfig;
+  private readonly consumer: LogsConsumer;
+  private readonly logger: Logger;
+  private readonly metrics: ReceiverMetrics;
+  private readonly engine: DockerEngine;
+  private readonly streams = new StreamRegistry();
+  private readonly readers = new Map<string, ContainerReader>();
+  /** Containers being inspected before their reader exists (events can race the listing). */
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly opens: Semaphore;
+  private readonly unobserve: Array<() => void> = [];
+  private discovery: ContainerDiscovery | null = null;
+  private checkpoints: CheckpointStore = new MemoryCheckpointStore();
+  private engineInfo: EngineInfo | null = null;
+  private clockOffsetMs = 0;
+  /** Local time when we last knew of every container (start, or the last moment the events stream was up). */
+  private lastLookMs = Date.now();
+  private connectedSince: number | null = null;
+  private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  private shutdownPromise: Promise<void> | null = null;
+  private readonly stopping = new AbortController();
+
+  constructor(config: DockerLogsReceiverConfig, settings: ReceiverSettings, consumer: LogsConsumer) {
+    this.id = settings.id ?? 'docker_logs';
+    this.config = config;
+    this.consumer = consumer;
+    this.logger = (settings.logger ?? silentLogger).child(this.id);
+    this.metrics = settings.metrics ?? new ReceiverMetrics(settings.meterProvider?.getMeter('docker-logs-receiver'));
+    this.engine = new DockerEngine({ endpoint: config.endpoint, apiVersion: config.api_version, timeoutMs: config.timeout });
+    this.opens = new Semaphore(config.max_concurrent_opens);
+  }
+
+  /**
+   * Starts following the engine. Resolves once the receiver runs; it does not
+   * wait for the engine, which may come later (the receiver says so and retries).
+   * Fails only for what retrying cannot fix, such as an unusable storage directory.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new ReceiverError('ENGINE_API_ERROR', `receiver ${this.id} was already started`);
+    this.state = 'starting';
+    this.lastLookMs = Date.now();
+    const directory = this.config.storage.directory;
+    if (directory !== null) this.checkpoints = await FileCheckpointStore.open(directory, this.id, this.config.endpoint, this.logger);
+    if (this.state !== 'starting') return; // shut down while opening storage
+    this.unobserve.push(
+      this.metrics.observe('docker_logs.containers.watched', () => [{ value: this.readers.size, attributes: { receiver: this.id } }]),
+      this.metrics.observe('docker_logs.stream.unreleased', () => [{ value: this.streams.unreleased, attributes: { receiver: this.id } }]),
+    );
+    this.discovery = new ContainerDiscovery(
+      this.engine,
+      {
+        connected: (info) => {
+          this.connectedSince = Date.now();
+          this.onConnected(info);
+        },
+        listed: (containers, first) => this.onListed(containers, first),
+        event: (event) => this.onEvent(event),
+        disconnected: () => {
+          if (this.connectedSince !== null) this.lastLookMs = Date.now();
+          this.connectedSince = null;
+        },
+      },
+      this.logger,
+      { reconnect: { initialMs: this.config.reconnect.initial_interval, maxMs: this.config.reconnect.max_interval } },
+    );
+    this.discovery.start();
+    this.state = 'running';
+  }
+
+  /**
+   * Stops reading: closes every stream and the discovery, waits (bounded) for
+   * the sockets to be released. Records already handed to the consumer are the
+   * consumer's to flush. Idempotent, and safe before start.
+   */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.stop();
+    return this.shutdownPromise;
+  }
+
+  /** Writes positions acknowledged so far (call after the consumer has flushed). */
+  async flushPositions(): Promise<void> {
+    await this.checkpoints.flush();
+  }
+
+  status(): ReceiverStatus {
+    return {
+      id: this.id,
+      engine: {
+        endpoint: this.config.endpoint,
+        connected: this.discovery?.connected ?? false,
+        host: this.engineInfo?.name ?? '',
+        version: this.engineInfo?.serverVersion ?? '',
+      },
+      streams: { active: this.streams.active, unreleased: this.streams.unreleased },
+      containers: [...this.readers.values()].map((r) => r.status),
+    };
+  }
+
+  get streamRegistry(): StreamRegistry {
+    return this.streams;
+  }
+
+  private async stop(): Promise<void> {
+    const wasRunning = this.state === 'running' || this.state === 'starting';
+    this.state = 'stopped';
+    this.stopping.abort();
+    if (!wasRunning) return;
+    for (const off of this.unobserve) off();
+    const discovery = this.discovery;
+    for (const reader of this.readers.values()) reader.close();
+    await discovery?.stop();
+    await Promise.allSettled(this.pending.values());
+    for (const reader of this.readers.values()) reader.close();
+    const released = await this.streams.whenReleased(RELEASE_WAIT_MS);
+    if (!released) this.logger.warn('some log stream sockets were not released in time', { pending: this.streams.releasePending });
+  }
+
+  private readerContext(): ReaderContext {
+    return {
+      engine: this.engine,
+      consumer: this.consumer,
+      opens: this.opens,
+      streams: this.streams,
+      metrics: this.metrics,
+      logger: this.logger,
+      receiverId: this.id,
+      hostName: this.engineInfo?.name ?? '',
+      settings: {
+        streamTimeoutMs: this.config.stream_timeout,
+        streamTimeoutJitter: this.config.stream_timeout_jitter,
+        maxLogSize: this.config.max_log_size,
+        reconnect: { initialMs: this.config.reconnect.initial_interval, maxMs: this.config.reconnect.max_interval },
+      },
+      engineNow: () => this.engineNow(),
+      committed: (id, position) => this.checkpoints.set(id, position),
+      finished: (id) => this.forget(id),
+    };
+  }
+
+  private engineNow(): DockerTimestamp {
+    const ms = Date.now() + this.clockOffsetMs;
+    return fromHrTime([Math.floor(ms / 1000), (ms % 1000) * 1_000_000]);
+  }
+
+  private onConnected(info: EngineInfo): void {
+    this.engineInfo = info;
+    const engineTime = normalizeTimestamp(info.systemTime);
+    if (engineTime !== null) {
+      const [s, ns] = toHrTime(engineTime);
+      this.clockOffsetMs = s * 1000 + Math.floor(ns / 1e6) - Date.now();
+    }
+    for (const reader of this.readers.values()) reader.retryNow();
+  }
+
+  /**
+   * After each (re)connection. A container that runs is followed; one that is
+   * not running is read when it was created since we last looked (it started and
+   * exited in between) or when we hold a position for it (it ran on after we
+   * stopped reading). Containers running at our very first look get start_at.
+   */
+  private onListed(containers: ContainerSummary[], first: boolean): void {
+    const lookedLast = Math.floor((this.lastLookMs + this.clockOffsetMs) / 1000) - LOOK_MARGIN_SECONDS;
+    for (const c of containers) {
+      const reader = this.readers.get(c.id);
+      if (reader !== undefined) {
+        if (c.state === 'running' || !reader.finishedReading) reader.wake();
+        continue;
+      }
+      if (c.state === 'running') this.track(c.id, first && this.config.start_at === 'end');
+      else if (c.created >= lookedLast || this.checkpoints.get(c.id) !== undefined) this.track(c.id, false);
+    }
+  }
+
+  private onEvent(event: EngineEvent): void {
+    if (this.state !== 'running') return;
+    const reader = this.readers.get(event.id);
+    switch (event.action) {
+      case 'start':
+        if (reader !== undefined) reader.wake();
+        else this.track(event.id, false);
+        break;
+      case 'rename':
+        if (reader !== undefined) void this.refresh(reader);
+        break;
+      case 'destroy':
+        // A reader still draining the last lines finds out by itself (inspect → 404).
+        if (reader === undefined) this.checkpoints.delete(event.id);
+        else reader.containerRemoved();
+        break;
+      default:
+        // 'die' needs nothing: the follow stream ends by itself after the last line.
+        break;
+    }
+  }
+
+  private track(id: string, startAtEnd: boolean): void {
+    if (this.readers.has(id) || this.pending.has(id)) return;
+    const work = this.engine
+      .inspect(id, this.stopping.signal)
+      .then((details) => this.addReader(details, startAtEnd))
+      .catch((err: unknown) => {
+        if (err instanceof ReceiverError && err.code === 'CONTAINER_NOT_FOUND') {
+          // Started and removed before we could look: its lines are gone with it.
+          this.metrics.add('docker_logs.containers.missed', 1, { reason: 'removed' });
+          this.logger.warn('a container was removed before it could be read', { id });
+        } else if (this.state === 'running') {
+          this.logger.warnOnce(`inspect:${id}`, 'cannot inspect a container; it will be picked up at the next listing', { id, error: errorMessage(err) });
+        }
+      })
+      .finally(() => this.pending.delete(id));
+    this.pending.set(id, work);
+  }
+
+  private addReader(details: ContainerDetails, startAtEnd: boolean): void {
+    if (this.state !== 'running' || this.readers.has(details.id)) return;
+    const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
+    const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd);
+    this.readers.set(details.id, reader);
+    this.logger.debug('following container', { id: details.id.slice(0, 12), name: details.name, resume: saved !== undefined });
+    reader.wake();
+  }
+
+  private async refresh(reader: ContainerReader): Promise<void> {
+    try {
+      reader.updateDetails(await this.engine.inspect(reader.id, this.stopping.signal));
+    } catch (err) {
+      this.logger.debug('cannot refresh container details', { id: reader.id, error: errorMessage(err) });
+    }
+  }
+
+  private forget(id: string): void {
+    const reader = this.readers.get(id);
+    reader?.close();
+    this.readers.delete(id);
+    this.checkpoints.delete(id);
+  }
+}
+
+export function createLogsReceiver(config: DockerLogsReceiverConfig, settings: ReceiverSettings, consumer: LogsConsumer): DockerLogsReceiver {
+  return new DockerLogsReceiver(config, settings, consumer);
+}

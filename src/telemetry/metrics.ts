@@ -1,0 +1,121 @@
+/**
+ * The receiver's own metrics: declared once in METRICS (name, kind, unit,
+ * attributes, meaning), created from that table, and documented from it in the
+ * README (a test checks the two agree). Recording goes through the small typed
+ * helpers below, so no other module names an instrument.
+ */
+import type { Attributes, Counter, Histogram, Meter, ObservableGauge, UpDownCounter } from '@opentelemetry/api';
+import { createNoopMeter } from '@opentelemetry/api';
+
+export type MetricKind = 'counter' | 'updowncounter' | 'histogram' | 'gauge';
+
+export interface MetricDefinition {
+  readonly name: string;
+  readonly kind: MetricKind;
+  readonly unit: string;
+  readonly attributes: readonly string[];
+  readonly description: string;
+}
+
+export const METRICS = [
+  { name: 'docker_logs.stream.opened', kind: 'counter', unit: '{stream}', attributes: ['reason'], description: 'Log streams opened; reason: start, rotation, reconnect, widen.' },
+  { name: 'docker_logs.stream.closed', kind: 'counter', unit: '{stream}', attributes: ['reason'], description: 'Log streams closed; reason: timeout, end, error, container_stopped, shutdown, widen, export_failed.' },
+  { name: 'docker_logs.stream.active', kind: 'updowncounter', unit: '{stream}', attributes: [], description: 'Log streams open now.' },
+  { name: 'docker_logs.stream.unreleased', kind: 'gauge', unit: '{stream}', attributes: [], description: 'Streams closed more than 5 s ago whose socket has still not been released (leaked readers; should read 0).' },
+  { name: 'docker_logs.stream.duration', kind: 'histogram', unit: 's', attributes: ['reason'], description: 'How long each log stream lived, by close reason.' },
+  { name: 'docker_logs.stream.errors', kind: 'counter', unit: '{error}', attributes: ['error.type'], description: 'Errors opening or reading log streams, by error code.' },
+  { name: 'docker_logs.containers.watched', kind: 'gauge', unit: '{container}', attributes: [], description: 'Containers the receiver follows now.' },
+  { name: 'docker_logs.containers.missed', kind: 'counter', unit: '{container}', attributes: ['reason'], description: 'Containers whose logs could not be read in full; reason: removed, driver_unsupported, rotated.' },
+  { name: 'docker_logs.log_records.received', kind: 'counter', unit: '{record}', attributes: ['log.iostream'], description: 'Log lines taken from containers, by stream.' },
+  { name: 'docker_logs.duplicates.skipped', kind: 'counter', unit: '{record}', attributes: [], description: 'Lines a reopened stream showed again and that were dropped because they had been taken already.' },
+  { name: 'docker_logs.lines.merged', kind: 'counter', unit: '{record}', attributes: [], description: 'Logical lines reassembled from several partial (16 KiB) messages.' },
+  { name: 'docker_logs.lines.truncated', kind: 'counter', unit: '{record}', attributes: [], description: 'Lines longer than max_log_size, cut and flagged.' },
+  { name: 'docker_logs.lag', kind: 'gauge', unit: 's', attributes: [], description: 'Seconds between now and the timestamp of the newest line acknowledged by the exporters.' },
+  { name: 'otelcol_receiver_accepted_log_records', kind: 'counter', unit: '{record}', attributes: ['receiver'], description: 'Log records the receiver pushed into the pipeline (collector name).' },
+  { name: 'otelcol_exporter_sent_log_records', kind: 'counter', unit: '{record}', attributes: ['exporter'], description: 'Log records the backend acknowledged (collector name).' },
+  { name: 'otelcol_exporter_send_failed_log_records', kind: 'counter', unit: '{record}', attributes: ['exporter'], description: 'Log records given up on after retries; their positions are not committed (collector name).' },
+  { name: 'otelcol_exporter_queue_size', kind: 'gauge', unit: '{record}', attributes: ['exporter'], description: 'Log records held in memory waiting for export (collector name).' },
+  { name: 'otelcol_exporter_queue_capacity', kind: 'gauge', unit: '{record}', attributes: ['exporter'], description: 'Records the queue may hold before reading pauses (collector name).' },
+  { name: 'otelcol_process_memory_rss', kind: 'gauge', unit: 'By', attributes: [], description: 'Resident set size of the process (collector name).' },
+  { name: 'otelcol_process_runtime_heap_alloc_bytes', kind: 'gauge', unit: 'By', attributes: [], description: 'V8 heap in use (collector name).' },
+  { name: 'otelcol_process_cpu_seconds', kind: 'gauge', unit: 's', attributes: [], description: 'CPU time used by the process, user + system (collector name).' },
+  { name: 'otelcol_process_uptime', kind: 'gauge', unit: 's', attributes: [], description: 'Seconds since the process started (collector name).' },
+  { name: 'docker_logs.process.open_fds', kind: 'gauge', unit: '{fd}', attributes: [], description: 'Open file descriptors of the process (Linux).' },
+  { name: 'docker_logs.process.active_handles', kind: 'gauge', unit: '{handle}', attributes: [], description: 'Active libuv handles and requests (sockets, timers, files) of the process.' },
+] as const satisfies readonly MetricDefinition[];
+
+export type MetricName = (typeof METRICS)[number]['name'];
+
+export type StreamOpenReason = 'start' | 'rotation' | 'reconnect' | 'widen';
+export type StreamCloseReason = 'timeout' | 'end' | 'error' | 'container_stopped' | 'shutdown' | 'widen' | 'export_failed';
+export type MissedReason = 'removed' | 'driver_unsupported' | 'rotated';
+
+/** Something that reports the value of a gauge when metrics are collected. */
+export type GaugeSource = () => Array<{ value: number; attributes?: Attributes }>;
+
+export class ReceiverMetrics {
+  private readonly counters = new Map<MetricName, Counter>();
+  private readonly upDown = new Map<MetricName, UpDownCounter>();
+  private readonly histograms = new Map<MetricName, Histogram>();
+  private readonly gauges = new Map<MetricName, ObservableGauge>();
+  private readonly gaugeSources = new Map<MetricName, GaugeSource[]>();
+
+  constructor(meter: Meter = createNoopMeter()) {
+    for (const def of METRICS as readonly MetricDefinition[]) {
+      const name = def.name as MetricName;
+      const options = { unit: def.unit, description: def.description };
+      switch (def.kind) {
+        case 'counter':
+          this.counters.set(name, meter.createCounter(name, options));
+          break;
+        case 'updowncounter':
+          this.upDown.set(name, meter.createUpDownCounter(name, options));
+          break;
+        case 'histogram':
+          this.histograms.set(name, meter.createHistogram(name, options));
+          break;
+        case 'gauge': {
+          const gauge = meter.createObservableGauge(name, options);
+          gauge.addCallback((result) => {
+            for (const source of this.gaugeSources.get(name) ?? []) {
+              for (const point of safeRead(source)) result.observe(point.value, point.attributes);
+            }
+          });
+          this.gauges.set(name, gauge);
+          break;
+        }
+      }
+    }
+  }
+
+  add(name: MetricName, value: number, attributes?: Attributes): void {
+    if (value === 0) return;
+    this.counters.get(name)?.add(value, attributes);
+    this.upDown.get(name)?.add(value, attributes);
+  }
+
+  record(name: MetricName, value: number, attributes?: Attributes): void {
+    this.histograms.get(name)?.record(value, attributes);
+  }
+
+  /** Registers a source for a gauge; returns a function that unregisters it. */
+  observe(name: MetricName, source: GaugeSource): () => void {
+    const list = this.gaugeSources.get(name) ?? [];
+    list.push(source);
+    this.gaugeSources.set(name, list);
+    return () => {
+      const current = this.gaugeSources.get(name) ?? [];
+      const i = current.indexOf(source);
+      if (i >= 0) current.splice(i, 1);
+    };
+  }
+}
+
+function safeRead(source: GaugeSource): Array<{ value: number; attributes?: Attributes }> {
+  try {
+    return source();
+  } catch {
+    // A gauge that cannot be read this time is skipped; collection must go on.
+    return [];
+  }
+}

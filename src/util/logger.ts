@@ -1,0 +1,65 @@
+/**
+ * The receiver's own diagnostic log (not the container logs it ships). Small on
+ * purpose: levels, a component name, structured fields, console or JSON lines on
+ * stderr, and `warnOnce` so a condition that repeats every second is said once.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** Logs at warn the first time `key` is seen (until `clearOnce(key)`), at debug afterwards. */
+  warnOnce(key: string, message: string, fields?: LogFields): void;
+  clearOnce(key: string): void;
+  child(component: string): Logger;
+}
+
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  encoding: 'console' | 'json';
+  write?: (line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions, component = 'docker-logs-receiver', once: Set<string> = new Set()): Logger {
+  const min = LEVELS[options.level];
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
+    if (LEVELS[level] < min) return;
+    const time = new Date().toISOString();
+    if (options.encoding === 'json') {
+      write(JSON.stringify({ time, level, component, msg: message, ...fields }));
+      return;
+    }
+    let line = `${time}\t${level}\t${component}\t${message}`;
+    if (fields !== undefined) {
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += `\t${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`;
+    }
+    write(line);
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    warnOnce(key, message, fields) {
+      if (once.has(key)) {
+        emit('debug', message, fields);
+        return;
+      }
+      once.add(key);
+      emit('warn', message, fields);
+    },
+    clearOnce(key) {
+      once.delete(key);
+    },
+    child: (name) => createLogger(options, `${component}/${name}`, once),
+  };
+}
+
+/** A logger that drops everything: the default for library use without settings. */
+export const silentLogger: Logger = createLogger({ level: 'error', encoding: 'console', write: () => undefined });

@@ -1,0 +1,59 @@
+/**
+ * Runs the real service (receiver → pipeline → OTLP/HTTP exporter) against the
+ * real engine and a sink inside the test, with a config written as YAML the
+ * way a user would write it.
+ */
+import { parseConfig } from '../../src/config/load.js';
+import { Service } from '../../src/service.js';
+import { createLogger } from '../../src/util/logger.js';
+import type { OtlpSink } from './otlp-sink.js';
+
+export interface TestServiceOptions {
+  sink: OtlpSink;
+  /** Extra keys under receivers.docker_logs, as YAML lines (indented by the helper). */
+  receiver?: Record<string, string | number>;
+  encoding?: 'proto' | 'json';
+  compression?: 'none' | 'gzip';
+  batchTimeout?: string;
+  /** Only containers whose name starts with this are kept in sink assertions; the receiver reads all. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  extraYaml?: string;
+}
+
+export function testConfigYaml(options: TestServiceOptions): string {
+  const receiverLines = Object.entries({ start_at: 'beginning', stream_timeout: '30s', ...options.receiver })
+    .map(([k, v]) => `    ${k}: ${String(v)}`)
+    .join('\n');
+  return `receivers:
+  docker_logs:
+${receiverLines}
+processors:
+  batch:
+    timeout: ${options.batchTimeout ?? '50ms'}
+exporters:
+  otlphttp:
+    endpoint: ${options.sink.url}
+    encoding: ${options.encoding ?? 'proto'}
+    compression: ${options.compression ?? 'none'}
+    retry_on_failure:
+      initial_interval: 100ms
+      max_interval: 1s
+service:
+  pipelines:
+    logs:
+      receivers: [docker_logs]
+      processors: [batch]
+      exporters: [otlphttp]
+  telemetry:
+    logs:
+      level: ${options.logLevel ?? (process.env['DLR_TEST_LOG_LEVEL'] ?? 'error')}
+${options.extraYaml ?? ''}`;
+}
+
+export async function startService(options: TestServiceOptions): Promise<Service> {
+  const config = parseConfig(testConfigYaml(options), '<test>');
+  const level = config.service.telemetry.logs.level;
+  const service = new Service(config, { logger: createLogger({ level, encoding: 'console' }) });
+  await service.start();
+  return service;
+}
