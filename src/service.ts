@@ -5,7 +5,7 @@
  * reading, flush what was read, commit positions, close exporters.
  */
 import type { MeterProvider } from '@opentelemetry/api';
-import type { Config, DebugExporterConfig, ExporterConfig, OtlpHttpExporterConfig, PipelineConfig } from './config/schema.js';
+import type { Config, ExporterConfig, OtlpHttpExporterConfig, PipelineConfig } from './config/schema.js';
 import { ReceiverError } from './errors.js';
 import type { LogExporter } from './pipeline/exporters.js';
 import { DebugLogExporter, OtlpHttpLogExporter } from './pipeline/exporters.js';
@@ -14,6 +14,10 @@ import { LogPipeline } from './pipeline/log-pipeline.js';
 import { DockerLogsReceiver } from './receiver.js';
 import type { ReceiverStatus } from './receiver.js';
 import { ReceiverMetrics } from './telemetry/metrics.js';
+import type { SelfTelemetry } from './telemetry/meter-provider.js';
+import { createSelfTelemetry, observeProcess } from './telemetry/meter-provider.js';
+import { HealthCheckServer } from './extensions/health-check.js';
+import { VERSION } from './version.js';
 import type { Logger } from './util/logger.js';
 import { silentLogger } from './util/logger.js';
 
@@ -32,34 +36,53 @@ const NO_RETRY = { enabled: false, initial_interval: 1000, max_interval: 1000, m
 
 export class Service {
   private readonly config: Config;
+  private readonly settings: ServiceSettings;
   private readonly logger: Logger;
-  private readonly metrics: ReceiverMetrics;
-  private readonly pipeline: LogPipeline;
-  private readonly receivers: DockerLogsReceiver[];
-  private state: 'new' | 'running' | 'stopped' = 'new';
+  private telemetry: SelfTelemetry | null = null;
+  private metrics: ReceiverMetrics | null = null;
+  private pipeline: LogPipeline | null = null;
+  private receivers: DockerLogsReceiver[] = [];
+  private health: HealthCheckServer | null = null;
+  private readonly unobserve: Array<() => void> = [];
+  private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private shutdownPromise: Promise<void> | null = null;
 
   constructor(config: Config, settings: ServiceSettings = {}) {
+    if (config.service.pipelines.logs === undefined) throw new ReceiverError('CONFIG_INVALID', 'service.pipelines.logs: required');
     this.config = config;
+    this.settings = settings;
     this.logger = settings.logger ?? silentLogger;
-    this.metrics = new ReceiverMetrics(settings.meterProvider?.getMeter('docker-logs-receiver'));
-    const logs = config.service.pipelines.logs;
-    if (logs === undefined) throw new ReceiverError('CONFIG_INVALID', 'service.pipelines.logs: required');
-    this.pipeline = this.buildPipeline(logs, settings);
-    this.receivers = logs.receivers.map((id) => {
-      const receiverConfig = config.receivers[id];
-      if (receiverConfig === undefined) throw new ReceiverError('CONFIG_INVALID', `service.pipelines.logs.receivers: ${id} is not defined`);
-      return new DockerLogsReceiver(receiverConfig, { id, logger: this.logger, metrics: this.metrics }, this.pipeline);
-    });
   }
 
+  /** Builds and starts every component: self-telemetry, exporters and pipeline, receivers, extensions. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ReceiverError('ENGINE_API_ERROR', 'the service was already started');
-    this.state = 'running';
+    this.state = 'starting';
+    const logs = this.config.service.pipelines.logs as PipelineConfig;
+    this.telemetry = this.settings.meterProvider === undefined ? await createSelfTelemetry(this.config, VERSION, this.logger) : null;
+    const meterProvider = this.settings.meterProvider ?? this.telemetry?.meterProvider;
+    const metrics = new ReceiverMetrics(meterProvider?.getMeter('docker-logs-receiver', VERSION));
+    this.metrics = metrics;
+    this.unobserve.push(...observeProcess(metrics));
+    const pipeline = this.buildPipeline(logs, metrics);
+    this.pipeline = pipeline;
+    this.receivers = logs.receivers.map((id) => {
+      const receiverConfig = this.config.receivers[id];
+      if (receiverConfig === undefined) throw new ReceiverError('CONFIG_INVALID', `service.pipelines.logs.receivers: ${id} is not defined`);
+      return new DockerLogsReceiver(receiverConfig, { id, logger: this.logger, metrics }, pipeline);
+    });
     for (const receiver of this.receivers) await receiver.start();
+    for (const id of this.config.service.extensions) {
+      const extension = this.config.extensions[id];
+      if (extension !== undefined && this.health === null) {
+        this.health = await HealthCheckServer.start(extension, () => this.status());
+        this.logger.info('health check listening', { url: `http://${this.health.address}${extension.path}` });
+      }
+    }
+    if (this.state === 'starting') this.state = 'running';
   }
 
-  /** Stops reading, flushes within deadlineMs, commits positions, closes exporters. Idempotent. */
+  /** Stops reading, flushes within deadlineMs, commits positions, closes exporters. Idempotent, safe before start. */
   shutdown(deadlineMs = 10_000): Promise<void> {
     this.shutdownPromise ??= this.stop(deadlineMs);
     return this.shutdownPromise;
@@ -69,34 +92,41 @@ export class Service {
     return this.receivers.map((r) => r.status());
   }
 
-  get logsPipeline(): LogPipeline {
+  get logsPipeline(): LogPipeline | null {
     return this.pipeline;
+  }
+
+  get healthAddress(): string | null {
+    return this.health?.address ?? null;
   }
 
   private async stop(deadlineMs: number): Promise<void> {
     const started = Date.now();
     this.state = 'stopped';
     await Promise.allSettled(this.receivers.map((r) => r.shutdown()));
-    await this.pipeline.shutdown(Math.max(0, deadlineMs - (Date.now() - started)));
+    if (this.pipeline !== null) await this.pipeline.shutdown(Math.max(0, deadlineMs - (Date.now() - started)));
     await Promise.allSettled(this.receivers.map((r) => r.flushPositions()));
+    await this.health?.close();
+    for (const off of this.unobserve) off();
+    await this.telemetry?.shutdown();
   }
 
-  private buildPipeline(logs: PipelineConfig, settings: ServiceSettings): LogPipeline {
+  private buildPipeline(logs: PipelineConfig, metrics: ReceiverMetrics): LogPipeline {
     const exporters: PipelineExporter[] = logs.exporters.map((id) => {
       const config = this.config.exporters[id];
       if (config === undefined) throw new ReceiverError('CONFIG_INVALID', `service.pipelines.logs.exporters: ${id} is not defined`);
-      return { exporter: createExporter(id, config, settings), retry: config.type === 'otlphttp' ? config.retry_on_failure : NO_RETRY };
+      return { exporter: createExporter(id, config, this.settings), retry: config.type === 'otlphttp' ? config.retry_on_failure : NO_RETRY };
     });
     const batchId = logs.processors.find((p) => p === 'batch' || p.startsWith('batch/'));
     const batch = (batchId === undefined ? undefined : this.config.processors[batchId]) ?? DEFAULT_BATCH;
     const queues = logs.exporters.map((id) => this.config.exporters[id]).filter((c): c is OtlpHttpExporterConfig => c?.type === 'otlphttp');
     const queueSize = queues.length === 0 ? DEFAULT_QUEUE.queue_size : Math.min(...queues.map((q) => q.sending_queue.queue_size));
     const queueBytes = queues.length === 0 ? DEFAULT_QUEUE.queue_bytes : Math.min(...queues.map((q) => q.sending_queue.queue_bytes));
-    return new LogPipeline({ exporters, batch, queueSize, queueBytes, metrics: this.metrics, logger: this.logger.child('pipeline/logs') });
+    return new LogPipeline({ exporters, batch, queueSize, queueBytes, metrics, logger: this.logger.child('pipeline/logs') });
   }
 }
 
 function createExporter(id: string, config: ExporterConfig, settings: ServiceSettings): LogExporter {
   if (config.type === 'otlphttp') return new OtlpHttpLogExporter(id, config);
-  return new DebugLogExporter(id, config as DebugExporterConfig, settings.debugWrite);
+  return new DebugLogExporter(id, config, settings.debugWrite);
 }

@@ -125,7 +125,7 @@ export function engineError(err: unknown, what: string, endpoint: string): Recei
 function dockerMessage(e: DockerodeError): string | undefined {
   const json = e.json;
   if (typeof json === 'object' && json !== null && 'message' in json) {
-    const m = (json as { message: unknown }).message;
+    const m = (json).message;
     if (typeof m === 'string') return m;
   }
   return e.message?.trim();
@@ -157,13 +157,10 @@ export class DockerEngine {
   }
 
   async info(signal?: AbortSignal): Promise<EngineInfo> {
-    const info = (await this.call('engine info', (abortSignal) =>
-      // dockerode's typings omit abortSignal on info(), but the call passes options through.
-      (this.docker.info as unknown as (opts: { abortSignal: AbortSignal }) => Promise<Record<string, unknown>>).call(this.docker, { abortSignal }),
-    signal)) as Record<string, unknown>;
-    const version = (await this.call('engine version', (abortSignal) =>
-      (this.docker.version as unknown as (opts: { abortSignal: AbortSignal }) => Promise<Record<string, unknown>>).call(this.docker, { abortSignal }),
-    signal)) as Record<string, unknown>;
+    // dockerode's typings omit the options argument of info() and version(), but both pass it through.
+    type Call = (this: Docker, opts: { abortSignal: AbortSignal }) => Promise<Record<string, unknown>>;
+    const info = await this.call<Record<string, unknown>>('engine info', (abortSignal) => (this.docker.info as unknown as Call).call(this.docker, { abortSignal }), signal);
+    const version = await this.call<Record<string, unknown>>('engine version', (abortSignal) => (this.docker.version as unknown as Call).call(this.docker, { abortSignal }), signal);
     return {
       name: typeof info['Name'] === 'string' ? info['Name'] : '',
       serverVersion: typeof version['Version'] === 'string' ? version['Version'] : '',
@@ -204,20 +201,19 @@ export class DockerEngine {
    * the returned stream and must destroy it.
    */
   async openLogStream(id: string, request: LogStreamRequest): Promise<IncomingMessage> {
-    const options: Record<string, unknown> = {
+    const options: Docker.ContainerLogsOptions & { follow: true } = {
       follow: true,
       stdout: true,
       stderr: true,
       timestamps: true,
-      tail: request.tail,
+      // The typings say number, the API also takes "all".
+      tail: request.tail as number,
       abortSignal: request.signal,
     };
-    if (request.since !== undefined) options['since'] = request.since;
+    if (request.since !== undefined) options.since = request.since;
     try {
-      const container = this.docker.getContainer(id);
       // With follow: true dockerode resolves to the raw HTTP response.
-      const logs = container.logs as (opts: Record<string, unknown>) => Promise<unknown>;
-      return (await logs.call(container, options)) as IncomingMessage;
+      return (await this.docker.getContainer(id).logs(options)) as IncomingMessage;
     } catch (err) {
       throw engineError(err, `open log stream of ${id.slice(0, 12)}`, this.endpoint);
     }

@@ -115,6 +115,20 @@ function utf8CutPoint(buf: Uint8Array, start: number, end: number): number {
   return i + length > end ? i : end;
 }
 
+/** Shape of a fixed timestamp + space, for incremental matching ('d' = digit). */
+const TS_SHAPE = 'dddd-dd-ddTdd:dd:dd.dddddddddZ ';
+const SHAPE_DIGIT = 100; // 'd'
+
+/** Whether buf[start, end) (at most 31 bytes) can be the beginning of `TS␠`. */
+function isTimestampPrefix(buf: Uint8Array, start: number, end: number): boolean {
+  for (let k = 0; start + k < end; k++) {
+    const c = buf[start + k];
+    const want = TS_SHAPE.charCodeAt(k);
+    if (want === SHAPE_DIGIT ? c < 48 || c > 57 : c !== want) return false;
+  }
+  return true;
+}
+
 /** Short printable preview of raw bytes for error messages. */
 function preview(buf: Uint8Array, start: number, end: number): string {
   const max = 48;
@@ -643,8 +657,6 @@ class MuxParser implements Parser {
   }
 }
 
-/** Shape of a fixed timestamp + space, for incremental matching ('d' = digit). */
-const TS_SHAPE = 'dddd-dd-ddTdd:dd:dd.dddddddddZ ';
 
 /**
  * Whether buf[i, end) starts with a stdout/stderr frame header followed by a fixed timestamp:
@@ -660,14 +672,10 @@ function matchFrameStart(buf: Uint8Array, i: number, end: number): number {
   if (i + HEADER_LENGTH > end) return -1;
   // Too short to hold a timestamp: not a frame Docker writes.
   if ((buf[i + 4] | buf[i + 5] | buf[i + 6]) === 0 && buf[i + 7] < TS_FIELD_LENGTH) return 0;
-  for (let k = 0; k < TS_FIELD_LENGTH; k++) {
-    const at = i + HEADER_LENGTH + k;
-    if (at >= end) return -1;
-    const c = buf[at];
-    const want = TS_SHAPE.charCodeAt(k);
-    if (want === 100 /* d */ ? c < 48 || c > 57 : c !== want) return 0;
-  }
-  return 1;
+  const ts = i + HEADER_LENGTH;
+  const available = end - ts < TS_FIELD_LENGTH ? end - ts : TS_FIELD_LENGTH;
+  if (!isTimestampPrefix(buf, ts, ts + available)) return 0;
+  return available === TS_FIELD_LENGTH ? 1 : -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -828,7 +836,13 @@ class TtyParser implements Parser {
             buf.copy(this.carry, this.carryLen, p, p + take);
             this.carryLen += take;
             p += take;
-            if (this.carryLen < TS_FIELD_LENGTH) continue; // need more bytes to decide
+            if (this.carryLen < TS_FIELD_LENGTH) {
+              // Wait for more bytes only while they can still be a timestamp: a `\n` here ends
+              // the line now, not when the next message arrives.
+              if (isTimestampPrefix(this.carry, 0, this.carryLen)) continue;
+              this.notAContinuation();
+              continue;
+            }
             src = this.carry;
             at = 0;
           }
@@ -849,10 +863,11 @@ class TtyParser implements Parser {
             else p += TS_FIELD_LENGTH;
             continue;
           }
-          // Payload: try the next possible offset.
-          this.checkAt += 2;
-          this.phase = T_MSG;
-          if (src === this.carry) this.replayCarry();
+          if (src === this.carry) this.notAContinuation();
+          else {
+            this.checkAt += 2;
+            this.phase = T_MSG;
+          }
           continue;
         }
       }
@@ -950,6 +965,13 @@ class TtyParser implements Parser {
     this.checkContinuation = false;
   }
 
+  /** The look-ahead in the carry is payload: read it as such, then try the next offset. */
+  private notAContinuation(): void {
+    this.checkAt += 2;
+    this.phase = T_MSG;
+    this.replayCarry();
+  }
+
   /** Processes the carried bytes again (in the current phase). */
   private replayCarry(): void {
     const bytes = Buffer.from(this.carry.subarray(0, this.carryLen));
@@ -984,21 +1006,18 @@ class TtyParser implements Parser {
   }
 
   end(): void {
-    switch (this.phase) {
-      case T_TS:
-        if (this.carryLen > 0) {
-          // A fragment that never became a timestamp.
-          this.startMalformedLine();
-          this.replayCarry();
-        }
-        break;
-      case T_CONT:
-        // Fewer than 31 bytes after a possible boundary: they are payload.
-        if (this.carryLen > 0) {
-          this.acc.append(this.carry, 0, this.carryLen);
-          this.carryLen = 0;
-        }
-        break;
+    // Carried bytes are final now. Replaying them can finish a line and leave another fragment
+    // in the carry, hence the loop (each round consumes at least one carried byte).
+    while (this.carryLen > 0) {
+      if (this.phase === T_CONT) {
+        // Fewer than 31 bytes after a possible boundary: payload (possibly holding `\n`).
+        this.checkContinuation = false;
+        this.notAContinuation();
+      } else {
+        // A fragment that never became a timestamp.
+        this.startMalformedLine();
+        this.replayCarry();
+      }
     }
     if (this.acc.ts !== null) this.finishLine(false);
     this.reset();

@@ -104,7 +104,7 @@ export class DebugLogExporter implements LogExporter {
       const stream = r.attributes[LOG_ATTRIBUTE_KEYS.iostream];
       const ts = formatHrTime(r.hrTime);
       if (this.verbosity === 'normal') {
-        out += `${ts} ${String(name)} ${String(stream)}: ${typeof r.body === 'string' ? r.body : JSON.stringify(r.body)}\n`;
+        out += `${ts} ${typeof name === 'string' ? name : ''} ${typeof stream === 'string' ? stream : ''}: ${typeof r.body === 'string' ? r.body : JSON.stringify(r.body)}\n`;
       } else {
         out += JSON.stringify({ timestamp: ts, observed: formatHrTime(r.hrTimeObserved), body: r.body, attributes: r.attributes, resource: r.resource.attributes }) + '\n';
       }

@@ -176,14 +176,14 @@ export class LogPipeline implements LogsConsumer {
     const limit = send_batch_max_size > 0 ? send_batch_max_size : send_batch_size;
     const batch: Batch = { records: [], bytes: 0, touched: [], completed: [] };
     while (batch.records.length < limit && this.queue.length > 0) {
-      const handover = this.queue[0] as Handover;
+      const handover = this.queue[0];
       const room = limit - batch.records.length;
       const rest = handover.records.length - handover.taken;
       const n = Math.min(room, rest);
       if (handover.taken === 0 && n === rest) {
         for (const r of handover.records) batch.records.push(r);
       } else {
-        for (let i = handover.taken; i < handover.taken + n; i++) batch.records.push(handover.records[i] as ReadableLogRecord);
+        for (let i = handover.taken; i < handover.taken + n; i++) batch.records.push(handover.records[i]);
       }
       // Bytes are attributed proportionally; the last piece takes the remainder so the totals balance.
       const bytes = n === rest ? handover.bytes - handover.bytesTaken : Math.round((handover.bytes * n) / handover.records.length);

@@ -11,6 +11,10 @@
 // with an empty Export*ServiceResponse in the request's content type, unless
 // setBehaviour() says otherwise. Only requests that are answered 2xx are
 // recorded in `logs` / `metrics` / `logCount`.
+//
+// Decoded values: int_value arrives as bigint (42n), double_value as number,
+// bytes as Uint8Array, timestamps as bigint nanoseconds, trace/span ids as
+// hex strings; see otlp-proto.ts.
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -38,6 +42,8 @@ export type SinkBehaviour =
 
 const gunzip = promisify(gunzipCb);
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** With countOnly (benchmarks, soaks), per-request info is kept for the first requests only. */
+const COUNT_ONLY_MAX_REQUEST_INFO = 1000;
 
 type Signal = 'logs' | 'metrics';
 type Format = 'proto' | 'json';
@@ -65,6 +71,7 @@ export class OtlpSink {
   requests = 0;
   rejectedRequests = 0;
   bytesReceived = 0;
+  /** Per request, in arrival order (with countOnly: the first 1000 requests only). */
   readonly contentTypes: string[] = [];
   readonly contentEncodings: string[] = [];
   readonly headers: Array<Record<string, string | string[] | undefined>> = [];
@@ -253,9 +260,11 @@ export class OtlpSink {
     const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
 
     this.requests++;
-    this.contentTypes.push(contentType);
-    this.contentEncodings.push(encoding);
-    this.headers.push({ ...req.headers });
+    if (!this.countOnly || this.headers.length < COUNT_ONLY_MAX_REQUEST_INFO) {
+      this.contentTypes.push(contentType);
+      this.contentEncodings.push(encoding);
+      this.headers.push({ ...req.headers });
+    }
 
     let raw: Buffer;
     try {

@@ -24,6 +24,10 @@ after(async () => {
   await removeByPrefix(docker, prefix);
 });
 
+function bodyText(l: SinkLogRecord): string {
+  return typeof l.body === 'string' ? l.body : JSON.stringify(l.body);
+}
+
 function of(sink: OtlpSink, name: string): SinkLogRecord[] {
   return sink.logs.filter((l) => l.resource['container.name'] === name);
 }
@@ -64,7 +68,7 @@ describe('one service reading everything (start_at: beginning)', () => {
     const expected = await dockerLogsWithTimestamps(c.id);
     const expectedByBody = new Map(expected.map((line) => [line.slice(line.indexOf(' ') + 1), dockerTsToNanos(line.slice(0, line.indexOf(' ')))]));
     for (const l of got) {
-      assert.equal(l.timeUnixNano, expectedByBody.get(l.body as string), `timestamp of ${String(l.body)}`);
+      assert.equal(l.timeUnixNano, expectedByBody.get(l.body as string), `timestamp of ${bodyText(l)}`);
       assert.ok(l.observedTimeUnixNano >= l.timeUnixNano - 1_000_000_000n, 'observed time is the read time');
     }
   });
@@ -154,18 +158,18 @@ describe('rotations at stream_timeout: 1s', () => {
       // Give a duplicate time to show up if one were coming.
       await new Promise((r) => setTimeout(r, 1500));
       const got = of(sink, c.name);
-      const numbers = got.map((l) => Number(String(l.body).slice(2)));
+      const numbers = got.map((l) => Number(bodyText(l).slice(2)));
       const seen = new Set(numbers);
       const missing = [];
       for (let i = 1; i <= count; i++) if (!seen.has(i)) missing.push(i);
       assert.deepEqual(missing, [], 'no line lost');
       assert.equal(numbers.length, count, `no duplicate (got ${numbers.length - seen.size} duplicates)`);
       for (const l of got) {
-        const n = Number(String(l.body).slice(2));
+        const n = Number(bodyText(l).slice(2));
         assert.equal(l.attributes['log.iostream'], n % 3 === 0 ? 'stderr' : 'stdout');
       }
       // Within one stream the order is the container's order.
-      const stdoutOrder = got.filter((l) => l.attributes['log.iostream'] === 'stdout').map((l) => Number(String(l.body).slice(2)));
+      const stdoutOrder = got.filter((l) => l.attributes['log.iostream'] === 'stdout').map((l) => Number(bodyText(l).slice(2)));
       assert.deepEqual(stdoutOrder, [...stdoutOrder].sort((a, b) => a - b));
       const status = service.status()[0];
       assert.ok(status);

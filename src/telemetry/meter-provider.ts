@@ -1,0 +1,162 @@
+/**
+ * The receiver's own metrics pipeline: an OpenTelemetry MeterProvider whose
+ * readers are the exporters of service.pipelines.metrics (pushed every
+ * collection_interval) and, when service.telemetry.metrics.address is set, a
+ * Prometheus endpoint (pulled). Exporting metrics never blocks or fails logs.
+ */
+import { readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { MeterProvider as MeterProviderApi } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import type { ExportResult } from '@opentelemetry/core';
+import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OtlpProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import type { IMetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { Config, DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
+import { ReceiverError, errorMessage } from '../errors.js';
+import type { Logger } from '../util/logger.js';
+import type { ReceiverMetrics } from './metrics.js';
+
+export interface SelfTelemetry {
+  readonly meterProvider: MeterProviderApi | undefined;
+  /** host:port of the Prometheus endpoint, when serving one. */
+  readonly prometheusAddress: string | null;
+  shutdown(): Promise<void>;
+}
+
+export function metricsUrl(config: OtlpHttpExporterConfig): string | undefined {
+  if (config.metrics_endpoint !== null) return config.metrics_endpoint;
+  if (config.endpoint === null) return undefined;
+  return config.endpoint.replace(/\/+$/, '') + '/v1/metrics';
+}
+
+export async function createSelfTelemetry(config: Config, version: string, logger: Logger): Promise<SelfTelemetry> {
+  const { level, address } = config.service.telemetry.metrics;
+  const pipeline = config.service.pipelines.metrics;
+  if (level === 'none' || (pipeline === undefined && address === null)) {
+    return { meterProvider: undefined, prometheusAddress: null, shutdown: () => Promise.resolve() };
+  }
+  const intervals = Object.values(config.receivers).map((r) => r.collection_interval);
+  const interval = intervals.length > 0 ? Math.min(...intervals) : 10_000;
+  const readers: IMetricReader[] = [];
+  for (const id of pipeline?.exporters ?? []) {
+    const exporterConfig = config.exporters[id];
+    if (exporterConfig === undefined) continue;
+    const exporter = exporterConfig.type === 'otlphttp' ? otlpMetricExporter(exporterConfig) : new DebugMetricExporter(id, exporterConfig, logger);
+    readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
+  }
+  let prometheus: PrometheusExporter | null = null;
+  if (address !== null) {
+    const { host, port } = splitHostPort(address);
+    prometheus = await startPrometheus(host, port);
+    readers.push(prometheus);
+    logger.info('serving metrics for Prometheus', { url: `http://${address}/metrics` });
+  }
+  const meterProvider = new MeterProvider({
+    resource: resourceFromAttributes({ 'service.name': 'docker-logs-receiver', 'service.version': version, 'host.name': hostname() }),
+    readers,
+  });
+  return {
+    meterProvider,
+    prometheusAddress: address,
+    async shutdown() {
+      try {
+        await meterProvider.shutdown();
+      } catch (err) {
+        logger.warn('metrics shutdown failed', { error: errorMessage(err) });
+      }
+    },
+  };
+}
+
+function otlpMetricExporter(config: OtlpHttpExporterConfig): PushMetricExporter {
+  const options = {
+    url: metricsUrl(config),
+    headers: { ...config.headers },
+    compression: config.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+    timeoutMillis: config.timeout,
+    temporalityPreference: AggregationTemporality.CUMULATIVE,
+  };
+  return config.encoding === 'json' ? new OtlpJsonMetricExporter(options) : new OtlpProtoMetricExporter(options);
+}
+
+function startPrometheus(host: string, port: number): Promise<PrometheusExporter> {
+  return new Promise((resolve, reject) => {
+    const exporter: PrometheusExporter = new PrometheusExporter({ host, port, endpoint: '/metrics' }, (err) => {
+      if (err) reject(new ReceiverError('CONFIG_INVALID', `service.telemetry.metrics: cannot serve Prometheus metrics on ${host}:${port}: ${errorMessage(err)}`, { cause: err }));
+      else resolve(exporter);
+    });
+  });
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/** The debug exporter in a metrics pipeline: a summary line per collection (basic) or one line per point. */
+class DebugMetricExporter implements PushMetricExporter {
+  private readonly id: string;
+  private readonly verbosity: DebugExporterConfig['verbosity'];
+  private readonly logger: Logger;
+
+  constructor(id: string, config: DebugExporterConfig, logger: Logger) {
+    this.id = id;
+    this.verbosity = config.verbosity;
+    this.logger = logger;
+  }
+
+  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    const all = metrics.scopeMetrics.flatMap((s) => s.metrics);
+    if (this.verbosity === 'basic') {
+      process.stdout.write(`${new Date().toISOString()}\tinfo\t${this.id}\tMetrics\t{"#metrics": ${all.length}}\n`);
+    } else {
+      let out = '';
+      for (const m of all) {
+        for (const p of m.dataPoints) {
+          const value = typeof p.value === 'number' ? p.value : JSON.stringify(p.value);
+          out += `${m.descriptor.name}${Object.keys(p.attributes).length > 0 ? JSON.stringify(p.attributes) : ''} ${value}\n`;
+        }
+      }
+      process.stdout.write(out);
+    }
+    this.logger.debug('metrics printed', { metrics: all.length });
+    resultCallback({ code: ExportResultCode.SUCCESS });
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Process figures, so that a leak shows as a slope on a dashboard. */
+export function observeProcess(metrics: ReceiverMetrics): Array<() => void> {
+  let fdsReadable = true;
+  return [
+    metrics.observe('otelcol_process_memory_rss', () => [{ value: process.memoryUsage.rss() }]),
+    metrics.observe('otelcol_process_runtime_heap_alloc_bytes', () => [{ value: process.memoryUsage().heapUsed }]),
+    metrics.observe('otelcol_process_cpu_seconds', () => {
+      const u = process.cpuUsage();
+      return [{ value: (u.user + u.system) / 1e6 }];
+    }),
+    metrics.observe('otelcol_process_uptime', () => [{ value: process.uptime() }]),
+    metrics.observe('docker_logs.process.open_fds', () => {
+      if (!fdsReadable) return [];
+      try {
+        return [{ value: readdirSync('/proc/self/fd').length }];
+      } catch {
+        fdsReadable = false;
+        return [];
+      }
+    }),
+    metrics.observe('docker_logs.process.active_handles', () => [{ value: process.getActiveResourcesInfo().length }]),
+  ];
+}
