@@ -70,6 +70,8 @@ const MAX_DAEMON_MESSAGE = 8192;
 /** Accumulator buffers larger than this are dropped once their line is emitted. */
 const KEEP_BUFFER_LIMIT = 64 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 const LF = 10;
 const CR = 13;
 const SP = 32;
@@ -522,7 +524,7 @@ class MuxParser implements Parser {
     }
     this.msgLen = 0;
     this.phase = M_MSG;
-    if (this.frameRemaining === 0) this.finishMessage(this.tsText, 0, 0);
+    if (this.frameRemaining === 0) this.finishMessage(EMPTY, 0, 0);
   }
 
   /** buf[p, pe) are the last bytes of the current message. */
@@ -640,6 +642,7 @@ class MuxParser implements Parser {
 
   reset(): void {
     this.phase = M_HEADER;
+    this.base = 0; // offsets in messages are relative to the body being read
     this.headerLen = 0;
     this.tsLen = 0;
     this.frameRemaining = 0;
@@ -656,7 +659,6 @@ class MuxParser implements Parser {
     this.emitter.sink.daemonError(message);
   }
 }
-
 
 /**
  * Whether buf[i, end) starts with a stdout/stderr frame header followed by a fixed timestamp:
@@ -1014,7 +1016,7 @@ class TtyParser implements Parser {
         this.checkContinuation = false;
         this.notAContinuation();
       } else {
-        // A fragment that never became a timestamp.
+        // T_TS: a fragment that never became a timestamp.
         this.startMalformedLine();
         this.replayCarry();
       }

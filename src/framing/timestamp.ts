@@ -144,7 +144,9 @@ export function normalizeTimestamp(text: string): DockerTimestamp | null {
 
 /**
  * True when `buf` holds a fixed-form timestamp followed by a space at `offset` (31 bytes).
- * Byte-shape check only (no range validation): it runs once per log line.
+ * Runs once per log line, so it works on bytes; it still checks the field ranges, so that `true`
+ * means exactly what normalizeTimestamp accepts (the framer's fast and slow paths must agree,
+ * whatever the chunking) and toHrTime will not throw later.
  */
 export function isFixedTimestampAt(buf: Uint8Array, offset: number): boolean {
   if (offset < 0 || offset + FIXED_TIMESTAMP_LENGTH + 1 > buf.length) return false;
@@ -166,6 +168,23 @@ export function isFixedTimestampAt(buf: Uint8Array, offset: number): boolean {
     if (i === 4 || i === 7 || i === 10 || i === 13 || i === 16 || i === 19) continue;
     const c = buf[o + i];
     if (c < CH_0 || c > CH_9) return false;
+  }
+  const month = (buf[o + 5] - CH_0) * 10 + (buf[o + 6] - CH_0);
+  const day = (buf[o + 8] - CH_0) * 10 + (buf[o + 9] - CH_0);
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    buf[o + 11] > 0x32 || // hour <= 2x
+    (buf[o + 11] === 0x32 && buf[o + 12] > 0x33) || // hour <= 23
+    buf[o + 14] > 0x35 || // minute <= 59
+    buf[o + 17] > 0x35 // second <= 59
+  ) {
+    return false;
+  }
+  if (day > 28) {
+    const year = (buf[o] - CH_0) * 1000 + (buf[o + 1] - CH_0) * 100 + (buf[o + 2] - CH_0) * 10 + (buf[o + 3] - CH_0);
+    if (day > daysInMonth(year, month)) return false;
   }
   return true;
 }

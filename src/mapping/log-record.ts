@@ -9,6 +9,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { LogLine } from '../framing/log-framer.js';
 import { toHrTime } from '../framing/timestamp.js';
+import { VERSION } from '../version.js';
 
 export const LOG_ATTRIBUTE_KEYS = {
   iostream: 'log.iostream',
@@ -16,7 +17,18 @@ export const LOG_ATTRIBUTE_KEYS = {
   originalSize: 'docker.log.original_size',
 } as const;
 
-export const INSTRUMENTATION_SCOPE = Object.freeze({ name: 'docker_logs', version: '0.1.0' });
+/** The fields of every record; the README table is generated from this. */
+export const LOG_RECORD_DOCS: ReadonlyArray<readonly [string, string]> = [
+  ['Timestamp', "Docker's timestamp of the line, to the nanosecond."],
+  ['ObservedTimestamp', 'When the receiver read the line.'],
+  ['Body', 'The line as a string, without its newline (`\\r\\n` for TTY containers); partial 16 KiB messages reassembled; invalid UTF-8 replaced by U+FFFD.'],
+  [`Attributes[${LOG_ATTRIBUTE_KEYS.iostream}]`, '`stdout` or `stderr` (always `stdout` for TTY containers).'],
+  [`Attributes[${LOG_ATTRIBUTE_KEYS.truncated}]`, '`true` when the line was longer than `max_log_size` and was cut.'],
+  [`Attributes[${LOG_ATTRIBUTE_KEYS.originalSize}]`, 'The full size in bytes of a cut line.'],
+  ['InstrumentationScope', '`docker_logs` with the receiver version.'],
+];
+
+export const INSTRUMENTATION_SCOPE = Object.freeze({ name: 'docker_logs', version: VERSION });
 
 export function toLogRecord(line: LogLine, resource: Resource, observed: HrTime): ReadableLogRecord {
   // A fresh attributes object per record: a consumer changing one record must not change another.

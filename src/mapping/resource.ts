@@ -25,6 +25,22 @@ export const RESOURCE_KEYS = {
   tty: 'docker.container.tty',
 } as const;
 
+/** What each resource attribute holds; the README table is generated from this. */
+export const RESOURCE_ATTRIBUTE_DOCS: ReadonlyArray<readonly [string, string]> = [
+  [RESOURCE_KEYS.containerId, 'Full container ID.'],
+  [RESOURCE_KEYS.containerName, 'Container name, without the leading `/`; follows renames.'],
+  [RESOURCE_KEYS.imageName, 'Image name from the container config, without tag or digest.'],
+  [RESOURCE_KEYS.imageTags, 'The tag as a one-element list (`latest` when none was given; absent for digest references).'],
+  [RESOURCE_KEYS.imageId, 'Image ID (`sha256:…`).'],
+  [RESOURCE_KEYS.runtimeName, '`docker`.'],
+  [RESOURCE_KEYS.runtime, '`docker` (deprecated name, kept for existing dashboards).'],
+  [`${RESOURCE_KEYS.labelPrefix}<key>`, 'Every container label, copied when the container is first read.'],
+  [RESOURCE_KEYS.hostName, 'Name of the Docker host (the engine\'s `Name` from `/info`).'],
+  [RESOURCE_KEYS.serviceName, 'The `com.docker.compose.service` label, else the container name.'],
+  [RESOURCE_KEYS.serviceNamespace, 'The `com.docker.compose.project` label, when present.'],
+  [RESOURCE_KEYS.tty, '`true` for containers started with a TTY (their stderr arrives as stdout); absent otherwise.'],
+];
+
 const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
 const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 

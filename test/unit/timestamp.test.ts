@@ -78,6 +78,24 @@ test('isFixedTimestampAt checks the 30 characters and the space', () => {
   assert.equal(isFixedTimestampAt(Buffer.from('2026-11-28T17:43:56.196193520Z '), -1), false);
 });
 
+test('property: isFixedTimestampAt accepts exactly what normalizeTimestamp keeps as is', () => {
+  // Digit-shaped strings with random field values, valid or not (month 21, Feb 30, hour 24...).
+  const d2 = fc.integer({ min: 0, max: 99 }).map((n) => String(n).padStart(2, '0'));
+  const candidate = fc
+    .tuple(fc.integer({ min: 0, max: 9999 }), d2, d2, d2, d2, d2, fc.integer({ min: 0, max: 999_999_999 }))
+    .map(([y, mo, d, h, mi, s, ns]) => `${String(y).padStart(4, '0')}-${mo}-${d}T${h}:${mi}:${s}.${String(ns).padStart(9, '0')}Z`);
+  fc.assert(
+    fc.property(candidate, (text) => {
+      assert.equal(isFixedTimestampAt(Buffer.from(text + ' '), 0), normalizeTimestamp(text) === text, text);
+    }),
+    { numRuns: 5000 },
+  );
+  assert.equal(isFixedTimestampAt(Buffer.from('2024-02-29T23:59:59.000000000Z '), 0), true);
+  assert.equal(isFixedTimestampAt(Buffer.from('2026-02-29T23:59:59.000000000Z '), 0), false);
+  assert.equal(isFixedTimestampAt(Buffer.from('2026-21-28T17:43:56.196193520Z '), 0), false);
+  assert.equal(isFixedTimestampAt(Buffer.from('2026-11-28T24:00:00.000000000Z '), 0), false);
+});
+
 test('toHrTime gives seconds and nanoseconds, also when the seconds cache switches', () => {
   assert.deepEqual(toHrTime('1970-01-01T00:00:00.000000000Z'), [0, 0]);
   assert.deepEqual(toHrTime('2026-11-28T17:43:56.196193520Z'), [Date.UTC(2026, 10, 28, 17, 43, 56) / 1000, 196193520]);

@@ -1,0 +1,139 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ReceiverError } from '../../src/errors.js';
+import type { DeliveryOutcome } from '../../src/pipeline/consumer.js';
+import type { ExportAttempt, LogExporter } from '../../src/pipeline/exporters.js';
+import { LogPipeline } from '../../src/pipeline/log-pipeline.js';
+import { ReceiverMetrics } from '../../src/telemetry/metrics.js';
+import { silentLogger } from '../../src/util/logger.js';
+
+// The pipeline's retry timers are unref'd (a library must not hold a process open);
+// in a bare test process something else has to.
+let keepAlive: NodeJS.Timeout;
+before(() => {
+  keepAlive = setInterval(() => undefined, 1000);
+});
+after(() => clearInterval(keepAlive));
+
+const resource = resourceFromAttributes({ 'container.id': 'c1' });
+
+function records(n: number, from = 0): ReadableLogRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    hrTime: [1_700_000_000 + from + i, 0] as [number, number],
+    hrTimeObserved: [1_700_000_000, 0] as [number, number],
+    body: `r${from + i}`,
+    attributes: {},
+    resource,
+    instrumentationScope: { name: 't' },
+    droppedAttributesCount: 0,
+  }));
+}
+
+/** An exporter double: answers from a script of outcomes, records what it got. */
+class ScriptedExporter implements LogExporter {
+  readonly id = 'scripted';
+  readonly batches: string[][] = [];
+  gate: Promise<void> = Promise.resolve();
+  constructor(private readonly outcomes: ExportAttempt[] = []) {}
+  async exportOnce(batch: ReadableLogRecord[]): Promise<ExportAttempt> {
+    await this.gate;
+    this.batches.push(batch.map((r) => String(r.body)));
+    return this.outcomes.shift() ?? { ok: true };
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const retry = { enabled: true, initial_interval: 5, max_interval: 10, max_elapsed_time: 0, multiplier: 1.5, randomization_factor: 0 };
+
+function pipeline(exporter: LogExporter, overrides: Partial<{ queueSize: number; batchSize: number; timeout: number; retry: typeof retry }> = {}): LogPipeline {
+  return new LogPipeline({
+    exporters: [{ exporter, retry: overrides.retry ?? retry }],
+    batch: { timeout: overrides.timeout ?? 5, send_batch_size: overrides.batchSize ?? 3, send_batch_max_size: 0 },
+    queueSize: overrides.queueSize ?? 100,
+    queueBytes: 1 << 20,
+    metrics: new ReceiverMetrics(),
+    logger: silentLogger,
+  });
+}
+
+test('handovers are split across batches and settled in order, once, after their last record is exported', async () => {
+  const exporter = new ScriptedExporter();
+  const p = pipeline(exporter, { batchSize: 3 });
+  const settled: string[] = [];
+  p.consume(records(2, 0), 10, () => settled.push('a'));
+  p.consume(records(4, 2), 10, () => settled.push('b'));
+  p.consume(records(1, 6), 10, () => settled.push('c'));
+  await p.flush();
+  assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2'], ['r3', 'r4', 'r5'], ['r6']]);
+  assert.deepEqual(settled, ['a', 'b', 'c']);
+  assert.deepEqual(p.held, { records: 0, bytes: 0 });
+});
+
+test('backpressure: consume says false at the bound, onceWritable fires after exports make room', async () => {
+  const exporter = new ScriptedExporter();
+  let open!: () => void;
+  exporter.gate = new Promise((r) => (open = r));
+  const p = pipeline(exporter, { queueSize: 5, batchSize: 2 });
+  assert.equal(p.consume(records(3), 1, () => undefined), true);
+  assert.equal(p.consume(records(3, 3), 1, () => undefined), false);
+  let writable = false;
+  p.onceWritable(() => (writable = true));
+  assert.equal(writable, false);
+  open();
+  await p.flush();
+  assert.equal(writable, true);
+});
+
+test('transient failures are retried until they succeed; nothing is lost or repeated', async () => {
+  const transient: ExportAttempt = { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', '503', { transient: true }) };
+  const exporter = new ScriptedExporter([transient, transient, { ok: true }]);
+  const p = pipeline(exporter, { batchSize: 10 });
+  const outcomes: DeliveryOutcome[] = [];
+  p.consume(records(2), 1, (o) => outcomes.push(o));
+  await p.flush();
+  assert.deepEqual(outcomes, [{ delivered: true }]);
+  assert.equal(exporter.batches.length, 3);
+});
+
+test('a permanent rejection settles the handover as not delivered', async () => {
+  const exporter = new ScriptedExporter([{ ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', '400') }]);
+  const p = pipeline(exporter, { batchSize: 10 });
+  const outcomes: DeliveryOutcome[] = [];
+  p.consume(records(2), 1, (o) => outcomes.push(o));
+  p.consume(records(1, 2), 1, (o) => outcomes.push(o));
+  await p.flush();
+  assert.equal(outcomes.length, 2);
+  assert.equal(outcomes[0]?.delivered, false);
+  assert.equal(outcomes[1]?.delivered, false, 'the second handover was in the same failed batch');
+});
+
+test('max_elapsed_time gives up; shutdown stops retrying at its deadline and settles as failed', async () => {
+  const transient: ExportAttempt = { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', 'down', { transient: true }) };
+  const always = new ScriptedExporter(Array.from({ length: 10_000 }, () => transient));
+  const limited = pipeline(always, { retry: { ...retry, max_elapsed_time: 30 } });
+  const outcomes: DeliveryOutcome[] = [];
+  limited.consume(records(1), 1, (o) => outcomes.push(o));
+  await limited.flush();
+  assert.equal(outcomes[0]?.delivered, false);
+
+  const forever = pipeline(new ScriptedExporter(Array.from({ length: 100_000 }, () => transient)));
+  const late: DeliveryOutcome[] = [];
+  forever.consume(records(1), 1, (o) => late.push(o));
+  const started = Date.now();
+  await forever.shutdown(100);
+  assert.ok(Date.now() - started < 2000, 'shutdown kept its deadline');
+  assert.equal(late[0]?.delivered, false);
+});
+
+test('the batch timeout sends a partial batch', async () => {
+  const exporter = new ScriptedExporter();
+  const p = pipeline(exporter, { batchSize: 100, timeout: 20 });
+  const done = new Promise<void>((resolve) => p.consume(records(1), 1, () => resolve()));
+  await done;
+  assert.deepEqual(exporter.batches, [['r0']]);
+  await p.shutdown(100);
+});
