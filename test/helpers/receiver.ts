@@ -17,7 +17,12 @@ export interface TestServiceOptions {
   batchTimeout?: string;
   /** Only containers whose name starts with this are kept in sink assertions; the receiver reads all. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Top-level YAML sections appended to the config. */
   extraYaml?: string;
+  /** YAML lines appended under `service:` (indented by two spaces). */
+  serviceYaml?: string;
+  /** Also export the receiver's own metrics to the sink. */
+  metricsPipeline?: boolean;
 }
 
 export function testConfigYaml(options: TestServiceOptions): string {
@@ -44,8 +49,7 @@ service:
       receivers: [docker_logs]
       processors: [batch]
       exporters: [otlphttp]
-  telemetry:
-    logs:
+${options.metricsPipeline === true ? '    metrics:\n      receivers: [docker_logs]\n      exporters: [otlphttp]\n' : ''}${options.serviceYaml ?? ''}${options.serviceYaml?.includes('telemetry:') === true ? '' : '  telemetry:\n'}    logs:
       level: ${options.logLevel ?? (process.env['DLR_TEST_LOG_LEVEL'] ?? 'error')}
 ${options.extraYaml ?? ''}`;
 }
