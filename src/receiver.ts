@@ -44,6 +44,9 @@ export interface ReceiverStatus {
 /** Container creation times are whole seconds, and clocks drift a little. */
 const LOOK_MARGIN_SECONDS = 2;
 
+/** How often "we knew of every container until now" is recorded with the positions. */
+const WATCHED_EVERY_MS = 5000;
+
 /** How long shutdown waits for destroyed sockets to report closed. */
 const RELEASE_WAIT_MS = 2000;
 
@@ -67,6 +70,7 @@ export class DockerLogsReceiver {
   /** Local time when we last knew of every container (start, or the last moment the events stream was up). */
   private lastLookMs = Date.now();
   private connectedSince: number | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private shutdownPromise: Promise<void> | null = null;
   private readonly stopping = new AbortController();
@@ -89,10 +93,13 @@ export class DockerLogsReceiver {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ReceiverError('ENGINE_API_ERROR', `receiver ${this.id} was already started`);
     this.state = 'starting';
-    this.lastLookMs = Date.now();
     const directory = this.config.storage.directory;
     if (directory !== null) this.checkpoints = await FileCheckpointStore.open(directory, this.id, this.config.endpoint, this.logger);
     if (this.state !== 'starting') return; // shut down while opening storage
+    // Containers created after we last knew of every container were never seen: read them whole.
+    this.lastLookMs = this.checkpoints.watchedUntil ?? Date.now();
+    this.watchTimer = setInterval(() => this.noteWatched(), WATCHED_EVERY_MS);
+    this.watchTimer.unref();
     this.unobserve.push(
       this.metrics.observe('docker_logs.containers.watched', () => [{ value: this.readers.size, attributes: { receiver: this.id } }]),
       this.metrics.observe('docker_logs.stream.unreleased', () => [{ value: this.streams.unreleased, attributes: { receiver: this.id } }]),
@@ -156,6 +163,8 @@ export class DockerLogsReceiver {
     this.state = 'stopped';
     this.stopping.abort();
     if (!wasRunning) return;
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    this.noteWatched();
     for (const off of this.unobserve) off();
     const discovery = this.discovery;
     for (const reader of this.readers.values()) reader.close();
@@ -164,6 +173,11 @@ export class DockerLogsReceiver {
     for (const reader of this.readers.values()) reader.close();
     const released = await this.streams.whenReleased(RELEASE_WAIT_MS);
     if (!released) this.logger.warn('some log stream sockets were not released in time', { pending: this.streams.releasePending });
+  }
+
+  /** While the events stream is up, nothing can start unseen: record that, for the next start. */
+  private noteWatched(): void {
+    if (this.discovery?.connected === true) this.checkpoints.watchedUntil = Date.now();
   }
 
   private readerContext(): ReaderContext {
@@ -217,8 +231,9 @@ export class DockerLogsReceiver {
         if (c.state === 'running' || !reader.finishedReading) reader.wake();
         continue;
       }
-      if (c.state === 'running') this.track(c.id, first && this.config.start_at === 'end');
-      else if (c.created >= lookedLast || this.checkpoints.get(c.id) !== undefined) this.track(c.id, false);
+      const unseen = c.created >= lookedLast;
+      if (c.state === 'running') this.track(c.id, first && !unseen && this.config.start_at === 'end');
+      else if (unseen || this.checkpoints.get(c.id) !== undefined) this.track(c.id, false);
     }
   }
 

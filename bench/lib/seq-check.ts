@@ -70,8 +70,8 @@ class Tally {
 
 export class SequenceChecker {
   private readonly tallies = new Map<string, Tally>();
-  /** Records whose container name starts with namePrefix but was never registered. */
-  unknown = 0;
+  /** Records of our containers that arrived before the container was registered, held until it is. */
+  private readonly early = new Map<string, SinkLogRecord[]>();
   /** Records of containers that are not ours (the receiver reads every container). */
   foreign = 0;
   total = 0;
@@ -79,7 +79,20 @@ export class SequenceChecker {
   constructor(private readonly namePrefix: string) {}
 
   register(spec: WriterSpec): void {
-    if (!this.tallies.has(spec.name)) this.tallies.set(spec.name, new Tally(spec));
+    if (this.tallies.has(spec.name)) return;
+    this.tallies.set(spec.name, new Tally(spec));
+    const early = this.early.get(spec.name);
+    if (early !== undefined) {
+      this.early.delete(spec.name);
+      this.ingest(early);
+    }
+  }
+
+  /** Records of containers named with our prefix that were never registered. */
+  get unknown(): number {
+    let sum = 0;
+    for (const list of this.early.values()) sum += list.length;
+    return sum;
   }
 
   /** Checks records and forgets them: call with sink.logs.splice(0). */
@@ -92,7 +105,9 @@ export class SequenceChecker {
       }
       const tally = this.tallies.get(name);
       if (tally === undefined) {
-        this.unknown++;
+        const list = this.early.get(name) ?? [];
+        list.push(r);
+        this.early.set(name, list);
         continue;
       }
       this.total++;

@@ -74,6 +74,12 @@ const EMPTY = Buffer.alloc(0);
 
 const LF = 10;
 const CR = 13;
+
+/** End of a TTY line's text: before the `\r`s of its `\r\n` (see dropTrailingCr). */
+function trimCr(buf: Buffer, start: number, end: number): number {
+  while (end > start && buf[end - 1] === CR) end--;
+  return end;
+}
 const SP = 32;
 
 const STREAM_STDIN = 0;
@@ -218,12 +224,21 @@ class LineAccumulator {
     this.len = needed;
   }
 
-  /** Drops a final `\r` that turned out to belong to a TTY `\r\n` terminator. */
+  /**
+   * Drops the `\r`s before a TTY line's `\n`: the terminal turns every `\n` into
+   * `\r\n`, so a program's own `\r\n` arrives as `\r\r\n`; neither is text.
+   */
   dropTrailingCr(): void {
     if (this.lastByte !== CR) return;
     this.size--;
     if (this.len > this.size) this.len = this.size;
     this.lastByte = -1;
+    // Earlier `\r`s are still in the buffer when nothing was cut.
+    const buf = this.buf;
+    while (buf !== null && this.len === this.size && this.len > 0 && buf[this.len - 1] === CR) {
+      this.len--;
+      this.size--;
+    }
   }
 
   /** The text as it will be emitted (cut at a character boundary when truncated). */
@@ -789,7 +804,7 @@ class TtyParser implements Parser {
             // Fast path: the whole line (within its first piece) is in this chunk.
             const nl = this.lfFinder.find(buf, ms, end - ms > DOCKER_PARTIAL_SIZE ? ms + DOCKER_PARTIAL_SIZE : end);
             if (nl >= 0) {
-              this.emitter.direct('stdout', ts, buf, ms, nl > ms && buf[nl - 1] === CR ? nl - 1 : nl);
+              this.emitter.direct('stdout', ts, buf, ms, trimCr(buf, ms, nl));
               p = nl + 1;
               continue;
             }

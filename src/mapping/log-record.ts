@@ -21,7 +21,7 @@ export const LOG_ATTRIBUTE_KEYS = {
 export const LOG_RECORD_DOCS: ReadonlyArray<readonly [string, string]> = [
   ['Timestamp', "Docker's timestamp of the line, to the nanosecond."],
   ['ObservedTimestamp', 'When the receiver read the line.'],
-  ['Body', 'The line as a string, without its newline (`\\r\\n` for TTY containers); partial 16 KiB messages reassembled; invalid UTF-8 replaced by U+FFFD.'],
+  ['Body', 'The line as a string, without its newline (TTY containers: without the `\\r`s before it); partial 16 KiB messages reassembled; invalid UTF-8 replaced by U+FFFD.'],
   [`Attributes[${LOG_ATTRIBUTE_KEYS.iostream}]`, '`stdout` or `stderr` (always `stdout` for TTY containers).'],
   [`Attributes[${LOG_ATTRIBUTE_KEYS.truncated}]`, '`true` when the line was longer than `max_log_size` and was cut.'],
   [`Attributes[${LOG_ATTRIBUTE_KEYS.originalSize}]`, 'The full size in bytes of a cut line.'],

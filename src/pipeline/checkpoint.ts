@@ -17,6 +17,8 @@ const FILE_VERSION = 1;
 interface PositionsFile {
   version: number;
   endpoint: string;
+  /** Local clock (ms) up to which the receiver knew of every container of the engine. */
+  watched_until: number | null;
   containers: Record<string, ContainerPosition>;
 }
 
@@ -27,11 +29,17 @@ export interface CheckpointStore {
   /** Writes what is pending now; resolves when it is on disk. */
   flush(): Promise<void>;
   readonly path: string | null;
+  /**
+   * Until when (local ms) the receiver knew of every container; after a restart,
+   * containers created since then are read from their beginning.
+   */
+  watchedUntil: number | null;
 }
 
 /** Keeps positions in memory only (no storage.directory): exact while running, from start_at after a restart. */
 export class MemoryCheckpointStore implements CheckpointStore {
   readonly path = null;
+  watchedUntil: number | null = null;
   private readonly positions = new Map<string, ContainerPosition>();
   get(id: string): ContainerPosition | undefined {
     return this.positions.get(id);
@@ -58,8 +66,10 @@ export class FileCheckpointStore implements CheckpointStore {
   private readonly minIntervalMs: number;
   private lastWrite = 0;
   private timer: NodeJS.Timeout | null = null;
+  private watched: number | null;
 
-  private constructor(directory: string, fileName: string, endpoint: string, positions: Map<string, ContainerPosition>, logger: Logger, minIntervalMs: number) {
+  private constructor(directory: string, fileName: string, endpoint: string, positions: Map<string, ContainerPosition>, watched: number | null, logger: Logger, minIntervalMs: number) {
+    this.watched = watched;
     this.directory = directory;
     this.path = join(directory, fileName);
     this.endpoint = endpoint;
@@ -77,6 +87,7 @@ export class FileCheckpointStore implements CheckpointStore {
     }
     const path = join(directory, fileName);
     const positions = new Map<string, ContainerPosition>();
+    let watched: number | null = null;
     let text: string | null = null;
     try {
       text = await readFile(path, 'utf8');
@@ -95,12 +106,22 @@ export class FileCheckpointStore implements CheckpointStore {
         logger.warn('positions file was written for another engine endpoint; using it anyway (container ids are unique)', { file: path, was: parsed.endpoint, now: endpoint });
       }
       for (const [id, p] of Object.entries(parsed.containers)) positions.set(id, p);
+      watched = parsed.watched_until;
     }
-    return new FileCheckpointStore(directory, fileName, endpoint, positions, logger, minIntervalMs);
+    return new FileCheckpointStore(directory, fileName, endpoint, positions, watched, logger, minIntervalMs);
   }
 
   get(id: string): ContainerPosition | undefined {
     return this.positions.get(id);
+  }
+
+  get watchedUntil(): number | null {
+    return this.watched;
+  }
+
+  set watchedUntil(ms: number | null) {
+    this.watched = ms;
+    this.markDirty();
   }
 
   set(id: string, position: ContainerPosition): void {
@@ -135,7 +156,7 @@ export class FileCheckpointStore implements CheckpointStore {
   private writeNow(): Promise<void> {
     if (this.writing !== null) return this.writing;
     this.dirty = false;
-    const body: PositionsFile = { version: FILE_VERSION, endpoint: this.endpoint, containers: Object.fromEntries(this.positions) };
+    const body: PositionsFile = { version: FILE_VERSION, endpoint: this.endpoint, watched_until: this.watched, containers: Object.fromEntries(this.positions) };
     this.writing = writeAtomically(this.directory, this.path, JSON.stringify(body, null, 1))
       .catch((err: unknown) => {
         this.dirty = true;
@@ -184,7 +205,8 @@ function parsePositionsFile(text: string): PositionsFile | null {
     if (position === null) return null;
     containers[id] = position;
   }
-  return { version: FILE_VERSION, endpoint: typeof r['endpoint'] === 'string' ? r['endpoint'] : '', containers };
+  const watched = typeof r['watched_until'] === 'number' && Number.isFinite(r['watched_until']) ? r['watched_until'] : null;
+  return { version: FILE_VERSION, endpoint: typeof r['endpoint'] === 'string' ? r['endpoint'] : '', watched_until: watched, containers };
 }
 
 function parsePosition(value: unknown): ContainerPosition | null {

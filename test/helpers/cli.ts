@@ -38,6 +38,8 @@ export interface SpawnCliOptions {
   env?: Record<string, string | undefined>;
   /** The child is killed (SIGKILL) when it lives longer than this; default 60 s. */
   lifetimeMs?: number;
+  /** A checkout to run the CLI from (default: this repository), e.g. to try a patched copy. */
+  root?: string;
 }
 
 /** How much of each stream failure messages show (the end of it). */
@@ -64,7 +66,7 @@ export class CliProcess {
   constructor(args: readonly string[], options: SpawnCliOptions = {}) {
     this.args = args;
     this.child = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...args], {
-      cwd: REPO_ROOT,
+      cwd: options.root ?? REPO_ROOT,
       env: cliEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

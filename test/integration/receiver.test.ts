@@ -183,8 +183,9 @@ describe('rotations at stream_timeout: 1s', () => {
 
 describe('start_at: end', () => {
   test('lines written before the receiver started are not sent; later ones are, and nothing twice', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-end`, cmd: ['sh', '-c', 'echo old-1; echo old-2; sleep 3; echo new-1; echo new-2 >&2; sleep 30'] });
-    await new Promise((r) => setTimeout(r, 1000));
+    const c = await runContainer(docker, { name: `${prefix}-end`, cmd: ['sh', '-c', 'echo old-1; echo old-2; sleep 6; echo new-1; echo new-2 >&2; sleep 30'] });
+    // Containers created within a couple of seconds before the start count as unseen (read whole).
+    await new Promise((r) => setTimeout(r, 3500));
     const sink = await OtlpSink.start();
     const service = await startService({ sink, receiver: { start_at: 'end', stream_timeout: '1s' } });
     try {

@@ -1,0 +1,159 @@
+/**
+ * Child processes of the benchmark: the receiver (bench-receiver-child.ts) and
+ * the baseline reader (bench-baseline-child.ts). Both are transpiled once to
+ * plain .mjs under .tmp/bench/ (TypeScript's transpileModule: they import only
+ * node: modules), so the measured processes carry no TypeScript loader: their
+ * CPU and memory are theirs alone.
+ */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import ts from 'typescript';
+
+import { cpuSeconds, memory } from './bench-proc.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = join(HERE, '..', '..');
+const OUT_DIR = join(REPO_ROOT, '.tmp', 'bench');
+
+/** Transpiles a child script to .tmp/bench/NAME.mjs and returns its path. */
+export function childScript(name: 'bench-receiver-child' | 'bench-baseline-child'): string {
+  const source = readFileSync(join(HERE, `${name}.ts`), 'utf8');
+  const out = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+    fileName: `${name}.ts`,
+  });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const file = join(OUT_DIR, `${name}.mjs`);
+  writeFileSync(file, out.outputText);
+  return file;
+}
+
+interface Waiting {
+  type: string;
+  resolve: (message: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** A forked child speaking the {type: …} IPC protocol, with its stderr kept (last 64 KiB) for failure messages. */
+export class Child<In extends { type: string }, Out extends { type: string }> {
+  readonly pid: number;
+  readonly exited: Promise<number | null>;
+  private readonly messages: Out[] = [];
+  private readonly waiting = new Set<Waiting>();
+  private stderrTail = '';
+  private exitCode: number | null | undefined = undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly proc: ChildProcess,
+  ) {
+    if (proc.pid === undefined) throw new Error(`${name}: could not start`);
+    this.pid = proc.pid;
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (s: string) => {
+      this.stderrTail = (this.stderrTail + s).slice(-65536);
+    });
+    proc.stdout?.resume();
+    proc.on('message', (m: Out) => {
+      this.messages.push(m);
+      for (const w of [...this.waiting]) {
+        if (w.type === m.type || m.type === 'error') {
+          this.waiting.delete(w);
+          clearTimeout(w.timer);
+          if (m.type === 'error' && w.type !== 'error') w.reject(new Error(`${this.name}: ${(m as unknown as { message: string }).message}; stderr: ${this.stderr()}`));
+          else w.resolve(m);
+        }
+      }
+    });
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code) => {
+        this.exitCode = code;
+        for (const w of [...this.waiting]) {
+          this.waiting.delete(w);
+          clearTimeout(w.timer);
+          w.reject(new Error(`${this.name} exited (code ${String(code)}) while waiting for '${w.type}'; stderr: ${this.stderr()}`));
+        }
+        resolve(code);
+      });
+    });
+  }
+
+  stderr(): string {
+    const s = this.stderrTail.trim();
+    return s === '' ? '(empty)' : s.slice(-4000);
+  }
+
+  send(message: In): void {
+    if (this.proc.connected) this.proc.send(message);
+  }
+
+  /** The first message of this type (one that came already, or the next). */
+  waitFor<T extends Out['type']>(type: T, timeoutMs: number): Promise<Extract<Out, { type: T }>> {
+    const have = this.messages.find((m) => m.type === type);
+    if (have !== undefined) return Promise.resolve(have as Extract<Out, { type: T }>);
+    if (this.exitCode !== undefined) return Promise.reject(new Error(`${this.name} has exited (code ${String(this.exitCode)}); stderr: ${this.stderr()}`));
+    return new Promise((resolve, reject) => {
+      const w: Waiting = {
+        type,
+        resolve: resolve as (m: unknown) => void,
+        reject,
+        timer: setTimeout(() => {
+          this.waiting.delete(w);
+          reject(new Error(`${this.name}: no '${type}' within ${timeoutMs} ms; stderr: ${this.stderr()}`));
+        }, timeoutMs),
+      };
+      this.waiting.add(w);
+    });
+  }
+
+  cpu(): number {
+    return cpuSeconds(this.pid) ?? NaN;
+  }
+
+  memory(): { rss: number; hwm: number } {
+    return memory(this.pid) ?? { rss: NaN, hwm: NaN };
+  }
+
+  /** Kills the child if it is still there (SIGKILL after a grace period). */
+  async kill(graceMs = 3000): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface ReceiverChildOptions {
+  /** file: URL of the directory holding service.js etc. (dist/ or src/). */
+  root: string;
+  configPath: string;
+  eventLoopDelay: boolean;
+  /** Where --cpu-prof writes the profile; none when absent. */
+  cpuProfDir?: string;
+  /** The root is src/: run under tsx (adds the loader's cost to the child). */
+  tsx: boolean;
+}
+
+export type ReceiverChild = Child<import('./bench-receiver-child.js').ReceiverParentMessage, import('./bench-receiver-child.js').ReceiverChildMessage>;
+export type BaselineChild = Child<import('./bench-baseline-child.js').BaselineParentMessage, import('./bench-baseline-child.js').BaselineChildMessage>;
+
+export function startReceiverChild(script: string, options: ReceiverChildOptions): ReceiverChild {
+  const execArgv: string[] = [];
+  if (options.tsx) execArgv.push('--import', 'tsx');
+  if (options.cpuProfDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
+  const args = ['--root', options.root, '--config', options.configPath];
+  if (options.eventLoopDelay) args.push('--eld');
+  const proc = fork(script, args, { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+  return new Child('receiver', proc);
+}
+
+export function startBaselineChild(script: string, socketPath: string, apiVersion: string): BaselineChild {
+  const proc = fork(script, ['--socket', socketPath, '--api', apiVersion], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+  return new Child('baseline', proc);
+}

@@ -1,0 +1,93 @@
+/**
+ * The receiver as the benchmark runs it: a child process doing what the CLI
+ * (src/cli/main.ts) does (load the YAML config, create the logger, run the
+ * Service), plus an event-loop delay monitor, driven over the IPC channel:
+ *
+ *   child → {type:'ready'}             modules and config loaded, nothing started
+ *   parent → {type:'go'}               reset the delay monitor, start the service
+ *   child → {type:'started'}
+ *   parent → {type:'stop'}             shut the service down (flush), report, exit
+ *   child → {type:'stopped', eld}      event-loop delay over go..stop, in ms
+ *
+ * It imports only node: modules statically; the service comes from --root
+ * (dist/ after `npm run build`, or src/ under tsx), so the harness can run it as
+ * plain JavaScript without a TypeScript loader inside the measured process.
+ *
+ *   node bench-receiver-child.mjs --root file:///…/dist --config FILE [--eld]
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IntervalHistogram } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+type ServiceModule = typeof import('../../src/service.js');
+type LoadModule = typeof import('../../src/config/load.js');
+type LoggerModule = typeof import('../../src/util/logger.js');
+
+export interface EventLoopDelay {
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+  samples: number;
+}
+
+export type ReceiverChildMessage = { type: 'ready' } | { type: 'started' } | { type: 'stopped'; eld: EventLoopDelay | null; shutdownMs: number } | { type: 'error'; message: string };
+export type ReceiverParentMessage = { type: 'go' } | { type: 'stop' };
+
+function send(message: ReceiverChildMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+function delay(h: IntervalHistogram): EventLoopDelay {
+  const ms = (ns: number): number => Math.round((ns / 1e6) * 100) / 100;
+  return { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max), meanMs: ms(h.mean), samples: h.count };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { root: { type: 'string' }, config: { type: 'string' }, eld: { type: 'boolean' } } });
+  if (values.root === undefined || values.config === undefined) throw new Error('usage: --root URL --config FILE [--eld]');
+  const root = values.root.replace(/\/+$/, '');
+  const [{ Service }, { loadConfigFile }, { createLogger }] = await Promise.all([
+    import(`${root}/service.js`) as Promise<ServiceModule>,
+    import(`${root}/config/load.js`) as Promise<LoadModule>,
+    import(`${root}/util/logger.js`) as Promise<LoggerModule>,
+  ]);
+  const config = await loadConfigFile(values.config);
+  const logger = createLogger({ level: config.service.telemetry.logs.level, encoding: config.service.telemetry.logs.encoding });
+  const service = new Service(config, { logger });
+  // Sampling every 10 ms (the default) costs ~100 wake-ups a second: only when asked for.
+  const eld = values.eld === true ? monitorEventLoopDelay({ resolution: 10 }) : null;
+  let stopping = false;
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    eld?.disable();
+    const began = Date.now();
+    await service.shutdown(10_000);
+    send({ type: 'stopped', eld: eld === null ? null : delay(eld), shutdownMs: Date.now() - began });
+    // Exit normally (not by a signal) so that --cpu-prof writes its profile.
+    setTimeout(() => process.exit(0), 50);
+  };
+
+  process.on('message', (message: ReceiverParentMessage) => {
+    if (message.type === 'go') {
+      eld?.enable();
+      eld?.reset();
+      service.start().then(
+        () => send({ type: 'started' }),
+        (err: unknown) => send({ type: 'error', message: `cannot start: ${err instanceof Error ? err.message : String(err)}` }),
+      );
+    } else if (message.type === 'stop') {
+      void stop();
+    }
+  });
+  // The harness went away: do not linger.
+  process.on('disconnect', () => void stop().finally(() => process.exit(0)));
+  send({ type: 'ready' });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench-receiver-child: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,412 @@
+/**
+ * The benchmark's OTLP/HTTP sink (127.0.0.1, ephemeral port). Unlike
+ * test/helpers/otlp-sink.ts it does not build records: one cheap walk over each
+ * request (protobuf via the WireReader of test/helpers/otlp-proto.ts, or
+ * JSON.parse) counts records per container (the resource's container.name,
+ * known before the container is created, so none of its records can come first),
+ * checks each tracked container's sequence numbers (the leading digits of the
+ * body: every number 1..expected exactly once), and puts the latency of every
+ * tracked record (arrival of its request minus Docker's timestamp, the record's
+ * timeUnixNano) into a 1 ms histogram. Records of containers that are not
+ * tracked (other users of the shared engine) are counted as foreign.
+ *
+ * All of this costs the harness, not the receiver, which runs in another process.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+import { WireReader } from '../../test/helpers/otlp-proto.js';
+
+const LEN = 2;
+const I64 = 1;
+/** Latency histogram: 1 ms buckets up to 10 minutes; later arrivals go to the last bucket. */
+const HISTOGRAM_MS = 600_000;
+const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+export interface TrackedCount {
+  id: string;
+  expected: number;
+  /** Records received (duplicates included). */
+  count: number;
+  /** Sequence numbers received more than once. */
+  duplicates: number;
+  /** Records whose body did not start with a number in 1..expected. */
+  outOfRange: number;
+}
+
+interface Tracked extends TrackedCount {
+  seen: Uint8Array;
+  distinct: number;
+}
+
+interface Waiter {
+  check: () => boolean;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+  what: string;
+}
+
+export interface LatencySummary {
+  records: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Records whose Docker timestamp was later than their arrival (clock skew); counted as 0 ms. */
+  negative: number;
+}
+
+export class BenchSink {
+  readonly url: string;
+  requests = 0;
+  rejected = 0;
+  bytes = 0;
+  /** Records of tracked containers (duplicates included). */
+  trackedRecords = 0;
+  /** Records of containers that are not tracked, by container.name (or '?' without one). */
+  readonly foreign = new Map<string, number>();
+  foreignRecords = 0;
+  readonly errors: string[] = [];
+  /** Smallest and largest Docker timestamp (ms) of tracked records, and the last arrival of one (ms). */
+  minTimestampMs = Infinity;
+  maxTimestampMs = -Infinity;
+  lastArrivalMs = 0;
+
+  private readonly tracked = new Map<string, Tracked>();
+  private histogram = new Uint32Array(HISTOGRAM_MS + 1);
+  private latencyCount = 0;
+  private negativeLatency = 0;
+  private readonly sockets = new Set<Socket>();
+  private readonly waiters = new Set<Waiter>();
+  private stopped = false;
+
+  private constructor(private readonly server: Server) {
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  static async start(): Promise<BenchSink> {
+    const server = createServer();
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const sink = new BenchSink(server);
+    server.on('connection', (socket: Socket) => {
+      sink.sockets.add(socket);
+      socket.once('close', () => sink.sockets.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => sink.onRequest(req, res));
+    return sink;
+  }
+
+  /** Starts counting the records of the container named `id`, expecting sequence numbers 1..expected. */
+  track(id: string, expected: number): void {
+    this.tracked.set(id, { id, expected, count: 0, duplicates: 0, outOfRange: 0, distinct: 0, seen: new Uint8Array(expected + 1) });
+  }
+
+  /** Forgets every tracked container, the foreign counts and the latency histogram (between cases). */
+  reset(): void {
+    this.tracked.clear();
+    this.foreign.clear();
+    this.foreignRecords = 0;
+    this.trackedRecords = 0;
+    this.histogram = new Uint32Array(HISTOGRAM_MS + 1);
+    this.latencyCount = 0;
+    this.negativeLatency = 0;
+    this.minTimestampMs = Infinity;
+    this.maxTimestampMs = -Infinity;
+    this.lastArrivalMs = 0;
+    this.errors.length = 0;
+  }
+
+  counts(): TrackedCount[] {
+    return [...this.tracked.values()].map(({ id, expected, count, duplicates, outOfRange }) => ({ id, expected, count, duplicates, outOfRange }));
+  }
+
+  /** Distinct sequence numbers received, summed over tracked containers. */
+  get distinct(): number {
+    let n = 0;
+    for (const t of this.tracked.values()) n += t.distinct;
+    return n;
+  }
+
+  /** Every tracked container has all of 1..expected (duplicates are judged separately). */
+  complete(): boolean {
+    for (const t of this.tracked.values()) if (t.distinct < t.expected) return false;
+    return true;
+  }
+
+  latency(): LatencySummary {
+    const n = this.latencyCount;
+    const at = (q: number): number => {
+      if (n === 0) return NaN;
+      const rank = Math.max(1, Math.ceil(q * n));
+      let seen = 0;
+      for (let i = 0; i < this.histogram.length; i++) {
+        seen += this.histogram[i];
+        if (seen >= rank) return i;
+      }
+      return HISTOGRAM_MS;
+    };
+    return { records: n, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: at(1), negative: this.negativeLatency };
+  }
+
+  waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        check,
+        resolve,
+        reject,
+        what,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${this.summary()}`));
+        }, timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  summary(): string {
+    const counts = this.counts()
+      .map((c) => `${c.id.slice(0, 12)}:${c.count}/${c.expected}${c.duplicates > 0 ? ` dup=${c.duplicates}` : ''}`)
+      .slice(0, 6)
+      .join(' ');
+    return `requests=${this.requests} rejected=${this.rejected} tracked=${this.trackedRecords} distinct=${this.distinct} foreign=${this.foreignRecords} [${counts}]${this.errors.length > 0 ? ` errors=${JSON.stringify(this.errors.slice(-3))}` : ''}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    for (const w of [...this.waiters]) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`sink stopped while waiting for ${w.what}`));
+    }
+    this.waiters.clear();
+    await closed;
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      const arrivalMs = Date.now();
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      this.requests++;
+      this.bytes += body.length;
+      const path = (req.url ?? '').split('?')[0];
+      const mime = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
+      const json = mime === 'application/json';
+      if (req.method !== 'POST' || (encoding !== '' && encoding !== 'identity') || (!json && mime !== 'application/x-protobuf' && mime !== 'application/protobuf')) {
+        this.fail(res, 415, `unsupported request ${req.method ?? '?'} ${path} ${mime} ${encoding}`);
+        return;
+      }
+      if (path === '/v1/logs') {
+        try {
+          if (json) this.walkJson(body.toString('utf8'), arrivalMs);
+          else this.walkProto(body, arrivalMs);
+        } catch (err) {
+          this.fail(res, 400, `cannot decode logs: ${err instanceof Error ? err.message : String(err)}`);
+          return;
+        }
+      }
+      res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : '');
+      this.notify();
+    });
+  }
+
+  private fail(res: ServerResponse, status: number, message: string): void {
+    this.rejected++;
+    this.errors.push(message);
+    res.writeHead(status, { 'content-type': 'text/plain' }).end(message);
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) {
+      if (!w.check()) continue;
+      this.waiters.delete(w);
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  /** One record of container `id` (a tracked one or not). */
+  private record(t: Tracked | undefined, id: string, timestampMs: number, seq: number, arrivalMs: number): void {
+    if (t === undefined) {
+      this.foreignRecords++;
+      this.foreign.set(id, (this.foreign.get(id) ?? 0) + 1);
+      return;
+    }
+    t.count++;
+    this.trackedRecords++;
+    if (seq >= 1 && seq <= t.expected) {
+      if (t.seen[seq] === 0) {
+        t.seen[seq] = 1;
+        t.distinct++;
+      } else {
+        t.duplicates++;
+      }
+    } else {
+      t.outOfRange++;
+    }
+    if (timestampMs < this.minTimestampMs) this.minTimestampMs = timestampMs;
+    if (timestampMs > this.maxTimestampMs) this.maxTimestampMs = timestampMs;
+    this.lastArrivalMs = arrivalMs;
+    let latency = Math.round(arrivalMs - timestampMs);
+    if (latency < 0) {
+      this.negativeLatency++;
+      latency = 0;
+    }
+    this.histogram[Math.min(latency, HISTOGRAM_MS)]++;
+    this.latencyCount++;
+  }
+
+  /**
+   * ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1 }
+   * ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2 }
+   * Resource { repeated KeyValue attributes = 1 }; KeyValue { string key = 1; AnyValue value = 2 }
+   * ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2 }
+   * LogRecord { fixed64 time_unix_nano = 1; AnyValue body = 5; ... }; AnyValue { string string_value = 1; ... }
+   */
+  private walkProto(buf: Buffer, arrivalMs: number): void {
+    const top = new WireReader(buf);
+    top.fields((field, wt) => {
+      if (field !== 1 || wt !== LEN) return;
+      const rl = top.message();
+      let id = '?';
+      const scopes: Array<[number, number]> = [];
+      rl.fields((f, w) => {
+        if (f === 1 && w === LEN) id = containerNameOf(rl.message()) ?? '?';
+        else if (f === 2 && w === LEN) scopes.push(rl.lenRange());
+      });
+      const t = this.tracked.get(id);
+      for (const [s, e] of scopes) {
+        const sl = new WireReader(buf, s, e);
+        sl.fields((f, w) => {
+          if (f !== 2 || w !== LEN) return;
+          const [rs, re] = sl.lenRange();
+          if (t === undefined) {
+            this.record(undefined, id, 0, 0, arrivalMs);
+            return;
+          }
+          let timestampMs = 0;
+          let seq = 0;
+          const lr = new WireReader(buf, rs, re);
+          lr.fields((lf, lw) => {
+            if (lf === 1 && lw === I64) {
+              const lo = buf.readUInt32LE(lr.pos);
+              const hi = buf.readUInt32LE(lr.pos + 4);
+              timestampMs = hi * 4294.967296 + lo / 1e6;
+              lr.pos += 8;
+            } else if (lf === 5 && lw === LEN) {
+              const body = lr.message();
+              body.fields((bf, bw) => {
+                if (bf === 1 && bw === LEN) {
+                  const [ss, se] = body.lenRange();
+                  seq = leadingNumber(buf, ss, se);
+                }
+              });
+            }
+          });
+          this.record(t, id, timestampMs, seq, arrivalMs);
+        });
+      }
+    });
+  }
+
+  private walkJson(text: string, arrivalMs: number): void {
+    const root = JSON.parse(text) as JsonRequest;
+    for (const rl of root.resourceLogs ?? []) {
+      let id = '?';
+      for (const kv of rl.resource?.attributes ?? []) if (kv.key === 'container.name' && typeof kv.value?.stringValue === 'string') id = kv.value.stringValue;
+      const t = this.tracked.get(id);
+      for (const sl of rl.scopeLogs ?? []) {
+        for (const r of sl.logRecords ?? []) {
+          if (t === undefined) {
+            this.record(undefined, id, 0, 0, arrivalMs);
+            continue;
+          }
+          const body = r.body?.stringValue ?? '';
+          const m = /^\d+/.exec(body);
+          this.record(t, id, nanosToMs(r.timeUnixNano), m === null ? 0 : Number(m[0]), arrivalMs);
+        }
+      }
+    }
+  }
+}
+
+interface JsonRequest {
+  resourceLogs?: Array<{
+    resource?: { attributes?: Array<{ key: string; value?: { stringValue?: string } }> };
+    scopeLogs?: Array<{ logRecords?: Array<{ timeUnixNano?: string | number; body?: { stringValue?: string } }> }>;
+  }>;
+}
+
+function nanosToMs(v: string | number | undefined): number {
+  if (v === undefined) return 0;
+  if (typeof v === 'number') return v / 1e6;
+  if (v.length <= 6) return Number(v) / 1e6;
+  return Number(v.slice(0, -6)) + Number(v.slice(-6)) / 1e6;
+}
+
+const CONTAINER_KEY = Buffer.from('container.name');
+
+/** The string value of the attribute container.name of a Resource message, if any. */
+function containerNameOf(resource: WireReader): string | null {
+  let id: string | null = null;
+  const buf = resource.buf as Buffer;
+  resource.fields((f, w) => {
+    if (f !== 1 || w !== LEN) return;
+    const kv = resource.message();
+    let isId = false;
+    kv.fields((kf, kw) => {
+      if (kf === 1 && kw === LEN) {
+        const [s, e] = kv.lenRange();
+        isId = e - s === CONTAINER_KEY.length && buf.compare(CONTAINER_KEY, 0, CONTAINER_KEY.length, s, e) === 0;
+      } else if (kf === 2 && kw === LEN && isId) {
+        const value = kv.message();
+        value.fields((vf, vw) => {
+          if (vf === 1 && vw === LEN) {
+            const [s, e] = value.lenRange();
+            id = buf.toString('utf8', s, e);
+          }
+        });
+      }
+    });
+  });
+  return id;
+}
+
+/** The decimal number at the start of buf[start, end), or 0. */
+function leadingNumber(buf: Buffer, start: number, end: number): number {
+  let n = 0;
+  let i = start;
+  for (; i < end; i++) {
+    const c = buf[i];
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return i === start ? 0 : n;
+}
