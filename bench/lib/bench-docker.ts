@@ -63,7 +63,7 @@ export async function createBacklogContainer(docker: Docker, set: ContainerSet, 
 
 /** The sequence number of the container's last log line (0 when none). */
 async function lastLineNumber(docker: Docker, id: string): Promise<number> {
-  const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 1, follow: false })) as unknown as Buffer;
+  const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 1, follow: false }));
   // Non-TTY logs are multiplexed: an 8-byte header, then the line.
   const text = raw.length > 8 ? raw.subarray(8).toString('utf8') : '';
   const m = /^(\d+) /.exec(text);

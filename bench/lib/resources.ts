@@ -1,5 +1,5 @@
 /** What a leak would show as: file descriptors, libuv handles, memory. */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 export interface ResourceSample {
   /** Milliseconds since the run started. */
@@ -58,4 +58,34 @@ export function extraResources(before: Record<string, number>, after: Record<str
     if (d > 0) out[type] = d;
   }
   return out;
+}
+
+/**
+ * How many of this process's file descriptors are TCP sockets with `port` at
+ * either end (e.g. both ends of the connections to a sink listening on it).
+ */
+export function socketFdsOnPort(port: number): number {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const row of text.split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const local = parseInt(f[1].split(':')[1] ?? '', 16);
+      const remote = parseInt(f[2].split(':')[1] ?? '', 16);
+      const listening = f[3] === '0A';
+      if (!listening && (local === port || remote === port)) inodes.add(f[9]);
+    }
+  }
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSafe(`/proc/self/fd/${fd}`));
+    if (m !== null && inodes.has(m[1])) n++;
+  }
+  return n;
 }

@@ -9,7 +9,7 @@ import type Docker from 'dockerode';
 import { parseConfig } from '../../src/config/load.js';
 import { Service } from '../../src/service.js';
 import { createLogger } from '../../src/util/logger.js';
-import type { LogLevel } from '../../src/util/logger.js';
+import type { LogLevel, Logger } from '../../src/util/logger.js';
 import { TEST_IMAGE } from '../../test/helpers/docker.js';
 import type { OtlpSink } from '../../test/helpers/otlp-sink.js';
 import type { InMemoryMetrics } from './metrics.js';
@@ -21,6 +21,8 @@ export interface BenchServiceOptions {
   jitter?: number;
   batchTimeout?: string;
   logLevel?: LogLevel;
+  /** The service's logger (default: console on stderr at logLevel). */
+  logger?: Logger;
   /** Extra receiver keys (YAML scalars). */
   receiver?: Record<string, string | number>;
 }
@@ -68,7 +70,7 @@ export async function startBenchService(docker: Docker, markerName: string, opti
   const marker = await docker.createContainer({ name: markerName, Image: TEST_IMAGE, Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
   const config = parseConfig(benchConfigYaml(options), '<bench>');
   const service = new Service(config, {
-    logger: createLogger({ level: config.service.telemetry.logs.level, encoding: 'console' }),
+    logger: options.logger ?? createLogger({ level: config.service.telemetry.logs.level, encoding: 'console' }),
     meterProvider: options.metrics.meterProvider,
   });
   await service.start();
@@ -82,4 +84,42 @@ export async function startBenchService(docker: Docker, markerName: string, opti
   }
   await marker.remove({ force: true }).catch(() => undefined);
   return service;
+}
+
+export interface OpenCounter {
+  /** Pass as BenchServiceOptions.logger. */
+  logger: Logger;
+  /** Streams opened for containers whose name starts with the prefix, by reason. */
+  byReason(): Record<string, number>;
+  /** Streams opened for those containers in total. */
+  total(): number;
+}
+
+/**
+ * Counts the streams the receiver opens for our own containers, from its debug
+ * log ("log stream opened" from the container/<name> component): the metric
+ * docker_logs.stream.opened counts every container on the engine, and a shared
+ * engine has other people's containers too. Warnings and errors still go to stderr.
+ */
+export function countOpensOf(namePrefix: string, level: LogLevel = 'warn'): OpenCounter {
+  const counts: Record<string, number> = {};
+  const marker = `/container/${namePrefix}`;
+  const stderr = createLogger({ level, encoding: 'console' });
+  const logger = createLogger({
+    level: 'debug',
+    encoding: 'json',
+    write: (line) => {
+      const entry = JSON.parse(line) as { level: LogLevel; component: string; msg: string; reason?: string };
+      if (entry.msg === 'log stream opened' && entry.component.includes(marker)) {
+        const reason = entry.reason ?? '';
+        counts[reason] = (counts[reason] ?? 0) + 1;
+      }
+      if (entry.level !== 'debug') stderr[entry.level](`${entry.component}: ${entry.msg}`, Object.fromEntries(Object.entries(entry).filter(([k]) => !['time', 'level', 'component', 'msg'].includes(k))) as Record<string, string>);
+    },
+  });
+  return {
+    logger,
+    byReason: () => ({ ...counts }),
+    total: () => Object.values(counts).reduce((a, b) => a + b, 0),
+  };
 }

