@@ -39,6 +39,7 @@ import { backlogBaseline, backlogReceiver, idle, live } from './lib/bench-cases.
 import type { BacklogTarget, BenchContext, CaseResult, Encoding } from './lib/bench-cases.js';
 import { REPO_ROOT, childScript } from './lib/bench-children.js';
 import { ContainerSet, createBacklogContainer, foreignRunning } from './lib/bench-docker.js';
+import { startPrivateEngine } from './lib/bench-engine.js';
 import { machineInfo } from './lib/bench-proc.js';
 import { formatProfile, summarizeProfile } from './lib/bench-profile.js';
 import type { ProfileSummary } from './lib/bench-profile.js';
@@ -61,7 +62,9 @@ const USAGE = `usage: npm run bench -- [options]
   --rate R              lines/s per live container (default 200)
   --impl dist|src       run the receiver from dist/ (default; built first) or src/ under tsx
   --no-build            use dist/ as it is
-  --log-level LEVEL     the receiver's own log level (default warn)`;
+  --log-level LEVEL     the receiver's own log level (default warn)
+  --private-engine      start a private dockerd (socket /tmp/dlr-bench-engine/docker.sock) for this
+                        run and stop it at the end: no other users' containers to read`;
 
 interface Options {
   quick: boolean;
@@ -77,6 +80,7 @@ interface Options {
   impl: 'dist' | 'src';
   build: boolean;
   logLevel: string;
+  privateEngine: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -96,6 +100,7 @@ function parseOptions(argv: string[]): Options {
       impl: { type: 'string' },
       'no-build': { type: 'boolean' },
       'log-level': { type: 'string' },
+      'private-engine': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -131,12 +136,12 @@ function parseOptions(argv: string[]): Options {
     impl,
     build: values['no-build'] !== true,
     logLevel: values['log-level'] ?? 'warn',
+    privateEngine: values['private-engine'] === true,
   };
 }
 
-function socketPathOf(endpoint: string): string {
-  if (endpoint.startsWith('unix://')) return endpoint.slice('unix://'.length);
-  throw new Error(`the baseline reader needs a unix socket; DOCKER_HOST is ${endpoint}`);
+function socketPathOf(endpoint: string): string | null {
+  return endpoint.startsWith('unix://') ? endpoint.slice('unix://'.length) : null;
 }
 
 function log(message: string): void {
@@ -150,12 +155,39 @@ function describe(r: CaseResult): string {
   return `CPU ${r.cpuPercent} % (dockerd ${r.dockerdPercent} %), RSS ${r.rssMB} MB (max ${r.rssMaxMB}), foreign records ${r.foreignRecords}`;
 }
 
+/** What to undo when interrupted (containers first, then the private engine). */
+const onInterrupt: Array<() => Promise<void>> = [];
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
+  process.once('SIGINT', () => {
+    log('interrupted: cleaning up');
+    void (async () => {
+      for (const f of onInterrupt) await f().catch(() => undefined);
+      process.exit(130);
+    })();
+  });
+  const engine = options.privateEngine ? await startPrivateEngine(log) : null;
+  if (engine !== null) {
+    process.env.DOCKER_HOST = engine.endpoint;
+    onInterrupt.push(() => engine.stop());
+  }
+  try {
+    return await run(options, engine !== null);
+  } finally {
+    if (engine !== null) {
+      log('stopping the private engine');
+      await engine.stop();
+    }
+  }
+}
+
+async function run(options: Options, privateEngine: boolean): Promise<number> {
   const docker = await requireEngine();
   const version = await docker.version();
   const machine = machineInfo(version);
   const endpoint = engineAddress();
+  log(`engine: ${endpoint}${privateEngine ? ' (private)' : ' (shared)'}`);
   log(`machine: ${machine.cpuModel}, ${machine.cores} cores; engine ${machine.engineVersion}; node ${machine.node}; load ${machine.loadAverageAtStart.join(' ')}`);
 
   if (options.impl === 'dist' && options.build) {
@@ -180,7 +212,7 @@ async function main(): Promise<number> {
     root: pathToFileURL(join(REPO_ROOT, options.impl)).href,
     tsx: options.impl === 'src',
     endpoint,
-    socketPath: options.cases.includes('backlog') ? socketPathOf(endpoint) : '',
+    socketPath: socketPathOf(endpoint),
     apiVersion: version.ApiVersion ?? '1.41',
     tmpDir,
     logLevel: options.logLevel,
@@ -190,12 +222,7 @@ async function main(): Promise<number> {
     await sink.stop();
     rmSync(tmpDir, { recursive: true, force: true });
   };
-  let interrupted = false;
-  process.once('SIGINT', () => {
-    interrupted = true;
-    log('interrupted: removing containers');
-    void cleanup().finally(() => process.exit(130));
-  });
+  onInterrupt.unshift(cleanup);
 
   const results: CaseResult[] = [];
   const record = (r: CaseResult): void => {
@@ -215,7 +242,7 @@ async function main(): Promise<number> {
       log(`backlog container ${c.name} written in ${c.writeSeconds.toFixed(1)} s`);
       const target: BacklogTarget = { id: c.id, name: c.name, lines: options.lines };
       if (options.cases.includes('backlog')) {
-        for (let run = 1; run <= options.repeat && !interrupted; run++) {
+        for (let run = 1; run <= options.repeat; run++) {
           for (const encoding of options.encodings) {
             log(`backlog run ${run}: receiver (${encoding})`);
             record(await backlogReceiver(ctx, target, encoding, run));
@@ -224,7 +251,7 @@ async function main(): Promise<number> {
           }
         }
       }
-      if (options.cases.includes('profile') && !interrupted) {
+      if (options.cases.includes('profile')) {
         const dir = join(REPO_ROOT, '.tmp', 'bench', `profile-${Date.now()}`);
         mkdirSync(dir, { recursive: true });
         log(`profile: backlog receiver (proto) under --cpu-prof → ${dir}`);
@@ -243,13 +270,13 @@ async function main(): Promise<number> {
       await containers.remove([c.id]);
     }
     if (options.cases.includes('live')) {
-      for (let run = 1; run <= options.repeat && !interrupted; run++) {
+      for (let run = 1; run <= options.repeat; run++) {
         log(`live run ${run}: ${options.containers} containers × ${options.rate} lines/s for ${options.liveSeconds} s`);
         record(await live(ctx, { containers: options.containers, ratePerContainer: options.rate, seconds: options.liveSeconds }, run));
       }
     }
     if (options.cases.includes('idle')) {
-      for (let run = 1; run <= options.repeat && !interrupted; run++) {
+      for (let run = 1; run <= options.repeat; run++) {
         log(`idle run ${run}: ${options.containers} sleeping containers for ${options.idleSeconds} s`);
         record(await idle(ctx, { containers: options.containers, seconds: options.idleSeconds, warmupSeconds: options.warmupSeconds }, run));
       }
@@ -273,6 +300,7 @@ async function main(): Promise<number> {
     containers: options.containers,
     rate: options.rate,
     impl: options.impl,
+    engine: privateEngine ? 'private' : 'shared',
   };
   const report = markdown(machine, shownOptions, results, summary, verdicts);
   process.stdout.write(`${report}\n`);

@@ -30,7 +30,8 @@ export interface BenchContext {
   tsx: boolean;
   /** The engine endpoint for the receiver, and the socket for the baseline. */
   endpoint: string;
-  socketPath: string;
+  /** null for a tcp:// engine (no baseline then, and every dockerd on the machine is counted). */
+  socketPath: string | null;
   apiVersion: string;
   tmpDir: string;
   logLevel: string;
@@ -117,8 +118,8 @@ interface Snapshot {
   containerd: Map<number, number>;
 }
 
-function snapshot(readerPid: number): Snapshot {
-  const pids = enginePids();
+function snapshot(ctx: BenchContext, readerPid: number): Snapshot {
+  const pids = enginePids(ctx.socketPath);
   const read = (list: number[]): Map<number, number> => new Map(list.map((p) => [p, cpuSeconds(p) ?? 0]));
   return { t: Date.now(), reader: cpuSeconds(readerPid) ?? NaN, dockerd: read(pids.dockerd), containerd: read(pids.containerd) };
 }
@@ -235,10 +236,10 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
   };
   const child = await startReceiver(ctx, `backlog-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding }), true, cpuProfDir);
   try {
-    const before = snapshot(child.pid);
+    const before = snapshot(ctx, child.pid);
     child.send({ type: 'go' });
     await sink.waitFor(() => sink.complete(), 60_000 + target.lines * 2, `all ${target.lines} lines of ${target.name}`);
-    const after = snapshot(child.pid);
+    const after = snapshot(ctx, child.pid);
     const foreignAtEnd = sink.foreignRecords;
     const mem = child.memory();
     await sleep(1000); // anything more (a duplicate) would show now
@@ -276,13 +277,14 @@ export async function backlogBaseline(ctx: BenchContext, target: BacklogTarget, 
     cpuSeconds: NaN, cpuMicrosPerLine: NaN, peakRssMB: NaN, dockerdCpuSeconds: NaN, containerdCpuSeconds: NaN, eventLoopDelay: null,
     foreignRecords: 0, foreignRunning: foreign,
   };
+  if (ctx.socketPath === null) throw new Error('the baseline reader needs a unix socket engine');
   const child = startBaselineChild(ctx.baselineScript, ctx.socketPath, ctx.apiVersion);
   try {
     await child.waitFor('ready', 30_000);
-    const before = snapshot(child.pid);
+    const before = snapshot(ctx, child.pid);
     child.send({ type: 'go', ids: [target.id], until: target.lines });
     await child.waitFor('reached', 60_000 + target.lines * 2);
-    const after = snapshot(child.pid);
+    const after = snapshot(ctx, child.pid);
     const mem = child.memory();
     await sleep(1000);
     child.send({ type: 'stop' });
@@ -343,7 +345,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, run: number): Prom
   const timers: NodeJS.Timeout[] = [];
   let started: string[] = [];
   try {
-    const go = snapshot(child.pid);
+    const go = snapshot(ctx, child.pid);
     child.send({ type: 'go' });
     await child.waitFor('started', 30_000);
     await sleep(2000); // the first listing: what already runs is followed from its end
@@ -355,11 +357,11 @@ export async function live(ctx: BenchContext, o: LiveOptions, run: number): Prom
     const steadyFrom = writers.allStartedMs + 2000;
     const steadyTo = writers.firstStartedMs + o.seconds * 1000 - 1000;
     if (steadyTo - steadyFrom >= 5000) {
-      timers.push(setTimeout(() => (window.start = snapshot(child.pid)), steadyFrom - Date.now()));
-      timers.push(setTimeout(() => (window.end = snapshot(child.pid)), steadyTo - Date.now()));
+      timers.push(setTimeout(() => (window.start = snapshot(ctx, child.pid)), steadyFrom - Date.now()));
+      timers.push(setTimeout(() => (window.end = snapshot(ctx, child.pid)), steadyTo - Date.now()));
     }
     await sink.waitFor(() => sink.complete(), o.seconds * 3000 + 120_000, `all ${result.lines} lines of ${o.containers} writers`);
-    const done = snapshot(child.pid);
+    const done = snapshot(ctx, child.pid);
     rss.stop();
     const mem = child.memory();
     await sleep(1000);
@@ -431,9 +433,9 @@ export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Prom
     await sleep(o.warmupSeconds * 1000);
     const rss = new RssSampler(child.pid);
     rss.start();
-    const before = snapshot(child.pid);
+    const before = snapshot(ctx, child.pid);
     await sleep(o.seconds * 1000);
-    const after = snapshot(child.pid);
+    const after = snapshot(ctx, child.pid);
     rss.stop();
     const mem = child.memory();
     await stopReceiver(child);

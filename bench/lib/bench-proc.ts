@@ -65,14 +65,24 @@ export function memory(pid: number): MemoryStatus | null {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-/** Pids of processes whose /proc/PID/comm is one of names. */
-export function pidsByComm(names: readonly string[]): number[] {
-  const out: number[] = [];
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  args: string[];
+}
+
+function processes(filter: (comm: string) => boolean): ProcInfo[] {
+  const out: ProcInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      if (names.includes(comm)) out.push(Number(entry));
+      if (!filter(comm)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      out.push({ pid: Number(entry), ppid, comm, args });
     } catch {
       // gone meanwhile
     }
@@ -80,18 +90,44 @@ export function pidsByComm(names: readonly string[]): number[] {
   return out;
 }
 
-/** The engine's processes: dockerd, and containerd with its shims (one shim per running container). */
+/** The value of a command-line option given as `--name value`, `--name=value` (or `-H value`). */
+function optionValue(args: readonly string[], names: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    for (const n of names) {
+      if (args[i] === n) return args[i + 1];
+      if (args[i].startsWith(`${n}=`)) return args[i].slice(n.length + 1);
+    }
+  }
+  return undefined;
+}
+
+/** The engine's processes: dockerd, and the containerd it manages with that containerd's shims (one per running container). */
 export interface EnginePids {
   dockerd: number[];
   containerd: number[];
 }
 
-export function enginePids(): EnginePids {
-  return {
-    dockerd: pidsByComm(['dockerd']),
-    // containerd-shim-runc-v2 is cut to 15 characters in comm.
-    containerd: pidsByComm(['containerd', 'containerd-shim', 'containerd-shi']),
-  };
+/**
+ * The processes of the engine that serves socketPath: the dockerd listening
+ * there (-H unix://…, or no -H for /var/run/docker.sock), its child containerd,
+ * and the shims talking to that containerd. Without a socket path (a tcp
+ * engine), every dockerd and containerd process.
+ */
+export function enginePids(socketPath: string | null): EnginePids {
+  const all = processes((c) => c === 'dockerd' || c.startsWith('containerd'));
+  const dockerds = all.filter((p) => p.comm === 'dockerd');
+  if (socketPath === null) return { dockerd: dockerds.map((p) => p.pid), containerd: all.filter((p) => p.comm !== 'dockerd').map((p) => p.pid) };
+  const mine = dockerds.filter((p) => {
+    const host = optionValue(p.args, ['-H', '--host']);
+    return (host === undefined ? '/var/run/docker.sock' : host.replace(/^unix:\/\//, '')) === socketPath;
+  });
+  const containerds = all.filter((p) => p.comm === 'containerd' && mine.some((d) => d.pid === p.ppid));
+  const addresses = containerds
+    .map((p) => optionValue(p.args, ['--config', '-c']))
+    .filter((c): c is string => c !== undefined)
+    .map((c) => `${c.replace(/\/[^/]*$/, '')}/containerd.sock`);
+  const shims = all.filter((p) => p.comm.startsWith('containerd-shi') && addresses.some((a) => p.args.includes(a)));
+  return { dockerd: mine.map((p) => p.pid), containerd: [...containerds, ...shims].map((p) => p.pid) };
 }
 
 export interface MachineInfo {

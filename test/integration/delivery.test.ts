@@ -274,7 +274,9 @@ describe('delivery guarantees', { concurrency: 1 }, () => {
     const rss = new RssSampler();
     const sink = await OtlpSink.start();
     sink.setBehaviour({ kind: 'hang' });
-    const service = await startDeliveryService({ sinkUrl: sink.url, queueSize: QUEUE_SIZE, exporterTimeout: EXPORTER_TIMEOUT });
+    // send_batch_size no larger than the queue: with the default 8192 a batch of a full
+    // 200-record queue would only leave after the batch timeout, every time.
+    const service = await startDeliveryService({ sinkUrl: sink.url, queueSize: QUEUE_SIZE, batchSize: QUEUE_SIZE, exporterTimeout: EXPORTER_TIMEOUT });
     const pipeline = service.logsPipeline;
     assert.ok(pipeline);
     // The largest number of records held, read right after every handover (the only
