@@ -224,6 +224,11 @@ export class DockerLogsReceiver {
    * stopped reading). Containers running at our very first look get start_at.
    */
   private onListed(containers: ContainerSummary[], first: boolean): void {
+    if (first) {
+      // Positions of containers removed while we were away are of no further use.
+      const existing = new Set(containers.map((c) => c.id));
+      for (const id of this.checkpoints.ids()) if (!existing.has(id)) this.checkpoints.delete(id);
+    }
     const lookedLast = Math.floor((this.lastLookMs + this.clockOffsetMs) / 1000) - LOOK_MARGIN_SECONDS;
     for (const c of containers) {
       const reader = this.readers.get(c.id);

@@ -85,24 +85,50 @@ export type Verdict = 'take' | 'skip' | 'widen';
  *   the floor are only noted, so that they can anchor later reopens).
  */
 export class PositionTracker {
-  private position: ContainerPosition;
+  private readonly floor: DockerTimestamp;
+  // The cursors are kept as plain fields and turned into a ContainerPosition only
+  // when asked (once per chunk): this runs for every line.
+  private stdoutTs: DockerTimestamp | null;
+  private stdoutCount: number;
+  private stderrTs: DockerTimestamp | null;
+  private stderrCount: number;
+  private last: IoStream | null;
+  private snapshot: ContainerPosition | null;
   private mode: 'verify' | 'dedupe' | 'take';
   private readonly anchor: (StreamCursor & { stream: IoStream }) | null;
+  /** A line of the other stream later than this shows the window began after the anchor. */
+  private readonly anchorHorizon: DockerTimestamp;
   private seenAtAnchor = 0;
   /** Lines seen at each stream's cursor timestamp, for the count rule of dedupe mode. */
-  private readonly seenAtCursor: Record<IoStream, number> = { stdout: 0, stderr: 0 };
+  private seenStdout = 0;
+  private seenStderr = 0;
 
   constructor(position: ContainerPosition, plan: OpenPlan, fresh: boolean) {
-    this.position = position;
+    this.floor = position.floor;
+    this.stdoutTs = position.stdout?.ts ?? null;
+    this.stdoutCount = position.stdout?.count ?? 0;
+    this.stderrTs = position.stderr?.ts ?? null;
+    this.stderrCount = position.stderr?.count ?? 0;
+    this.last = position.last;
+    this.snapshot = position;
     const anchor = anchorOf(position);
     this.anchor = anchor !== null && position.last !== null ? { ...anchor, stream: position.last } : null;
+    this.anchorHorizon = this.anchor === null ? '' : addSeconds(this.anchor.ts, REORDER_MARGIN_SECONDS);
     if (fresh) this.mode = 'take';
     else if (plan.verifyAnchor && this.anchor !== null) this.mode = 'verify';
     else this.mode = 'dedupe';
   }
 
   get current(): ContainerPosition {
-    return this.position;
+    if (this.snapshot === null) {
+      this.snapshot = {
+        floor: this.floor,
+        stdout: this.stdoutTs === null ? null : { ts: this.stdoutTs, count: this.stdoutCount },
+        stderr: this.stderrTs === null ? null : { ts: this.stderrTs, count: this.stderrCount },
+        last: this.last,
+      };
+    }
+    return this.snapshot;
   }
 
   /** True while the replay has not yet shown the anchor line. */
@@ -112,19 +138,23 @@ export class PositionTracker {
 
   judge(line: LogLine): Verdict {
     if (this.mode === 'verify') return this.judgeBeforeAnchor(line);
+    const ts = line.timestamp;
     if (this.mode === 'dedupe') {
-      const cursor = this.position[line.stream];
-      if (cursor !== null) {
-        if (line.timestamp < cursor.ts) return 'skip';
-        if (line.timestamp === cursor.ts && this.seenAtCursor[line.stream] < cursor.count) {
-          this.seenAtCursor[line.stream]++;
-          return 'skip';
+      const stdout = line.stream === 'stdout';
+      const cursorTs = stdout ? this.stdoutTs : this.stderrTs;
+      if (cursorTs !== null) {
+        if (ts < cursorTs) return 'skip';
+        if (ts === cursorTs) {
+          if (stdout ? this.seenStdout < this.stdoutCount : this.seenStderr < this.stderrCount) {
+            if (stdout) this.seenStdout++;
+            else this.seenStderr++;
+            return 'skip';
+          }
         }
       }
     }
-    const floor = this.position.floor;
-    this.advance(line);
-    return floor !== '' && line.timestamp < floor ? 'skip' : 'take';
+    this.advance(line.stream, ts);
+    return this.floor !== '' && ts < this.floor ? 'skip' : 'take';
   }
 
   private judgeBeforeAnchor(line: LogLine): Verdict {
@@ -139,20 +169,29 @@ export class PositionTracker {
       return 'widen';
     }
     // In log order the anchor comes before this line, so the window began after it.
-    if (line.timestamp > addSeconds(anchor.ts, REORDER_MARGIN_SECONDS)) return 'widen';
+    if (line.timestamp > this.anchorHorizon) return 'widen';
     return 'skip';
   }
 
-  private advance(line: LogLine): void {
-    const cursor = this.position[line.stream];
-    let next: StreamCursor;
-    if (cursor !== null && cursor.ts === line.timestamp) {
-      next = { ts: cursor.ts, count: cursor.count + 1 };
-      this.seenAtCursor[line.stream]++;
+  private advance(stream: IoStream, ts: DockerTimestamp): void {
+    this.snapshot = null;
+    this.last = stream;
+    if (stream === 'stdout') {
+      if (this.stdoutTs === ts) {
+        this.stdoutCount++;
+        this.seenStdout++;
+      } else {
+        this.stdoutTs = ts;
+        this.stdoutCount = 1;
+        this.seenStdout = 1;
+      }
+    } else if (this.stderrTs === ts) {
+      this.stderrCount++;
+      this.seenStderr++;
     } else {
-      next = { ts: line.timestamp, count: 1 };
-      this.seenAtCursor[line.stream] = 1;
+      this.stderrTs = ts;
+      this.stderrCount = 1;
+      this.seenStderr = 1;
     }
-    this.position = line.stream === 'stdout' ? { ...this.position, stdout: next, last: 'stdout' } : { ...this.position, stderr: next, last: 'stderr' };
   }
 }

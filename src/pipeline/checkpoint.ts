@@ -24,6 +24,7 @@ interface PositionsFile {
 
 export interface CheckpointStore {
   get(containerId: string): ContainerPosition | undefined;
+  ids(): string[];
   set(containerId: string, position: ContainerPosition): void;
   delete(containerId: string): void;
   /** Writes what is pending now; resolves when it is on disk. */
@@ -43,6 +44,9 @@ export class MemoryCheckpointStore implements CheckpointStore {
   private readonly positions = new Map<string, ContainerPosition>();
   get(id: string): ContainerPosition | undefined {
     return this.positions.get(id);
+  }
+  ids(): string[] {
+    return [...this.positions.keys()];
   }
   set(id: string, position: ContainerPosition): void {
     this.positions.set(id, position);
@@ -113,6 +117,10 @@ export class FileCheckpointStore implements CheckpointStore {
 
   get(id: string): ContainerPosition | undefined {
     return this.positions.get(id);
+  }
+
+  ids(): string[] {
+    return [...this.positions.keys()];
   }
 
   get watchedUntil(): number | null {
