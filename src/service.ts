@@ -108,7 +108,7 @@ export class Service {
     await Promise.allSettled(this.receivers.map((r) => r.flushPositions()));
     await this.health?.close();
     for (const off of this.unobserve) off();
-    await this.telemetry?.shutdown();
+    await this.telemetry?.shutdown(Math.max(0, deadlineMs - (Date.now() - started)));
   }
 
   private buildPipeline(logs: PipelineConfig, metrics: ReceiverMetrics): LogPipeline {

@@ -52,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
     return 2;
   }
+  if (args.positionals.length > 1) {
+    process.stderr.write(`unexpected argument "${args.positionals[1]}" (the config file is given with --config FILE)\n${USAGE}\n`);
+    return 2;
+  }
   const shutdownTimeout = Number(args.values['shutdown-timeout'] ?? '10000');
   if (!Number.isFinite(shutdownTimeout) || shutdownTimeout < 0) {
     process.stderr.write(`--shutdown-timeout: expected milliseconds, got "${args.values['shutdown-timeout']}"\n`);
@@ -136,8 +140,10 @@ function packageVersion(): string {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
-    // Anything still holding the loop open after a clean stop is a bug; do not hang on it.
-    setTimeout(() => process.exit(code), 1000).unref();
+    // After the stop, only a request abandoned at the deadline (a hung backend) may still hold
+    // the loop open: do not let it push the exit past the deadline. stdout/stderr writes to files,
+    // pipes and terminals are synchronous on Linux, so nothing printed is lost.
+    setTimeout(() => process.exit(code), 50).unref();
   },
   (err: unknown) => {
     process.stderr.write(`fatal: ${errorMessage(err)}\n`);

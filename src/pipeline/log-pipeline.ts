@@ -63,6 +63,8 @@ export class LogPipeline implements LogsConsumer {
   private timer: NodeJS.Timeout | null = null;
   private writableListeners: Array<() => void> = [];
   private draining = false;
+  /** Set when the shutdown deadline passed: nothing more is exported. */
+  private stopped = false;
   private readonly abort = new AbortController();
   private newestAcked: [number, number] | null = null;
   private readonly unobserve: Array<() => void> = [];
@@ -115,7 +117,7 @@ export class LogPipeline implements LogsConsumer {
     this.draining = true;
     try {
       this.schedule();
-      while (this.inFlight !== null || this.unbatched > 0) {
+      while (!this.stopped && (this.inFlight !== null || this.unbatched > 0)) {
         if (this.inFlight !== null) await this.inFlight;
         else this.schedule();
       }
@@ -129,17 +131,31 @@ export class LogPipeline implements LogsConsumer {
    * settled as failed (its positions stay uncommitted, so it is read again).
    */
   async shutdown(deadlineMs: number): Promise<void> {
-    const deadline = setTimeout(() => this.abort.abort(), deadlineMs);
+    const started = Date.now();
+    let expired = (): void => undefined;
+    const deadlinePassed = new Promise<void>((resolve) => (expired = resolve));
+    const deadline = setTimeout(() => {
+      this.abort.abort();
+      expired();
+    }, deadlineMs);
     deadline.unref();
     try {
-      await this.flush();
+      // An export in flight cannot be cancelled (the OTLP SDK takes no signal): stop waiting for it at
+      // the deadline. What is not acknowledged by then keeps its positions uncommitted: it is read again.
+      await Promise.race([this.flush(), deadlinePassed]);
     } finally {
       clearTimeout(deadline);
       this.abort.abort();
+      this.stopped = true;
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
       for (const off of this.unobserve) off();
-      await Promise.allSettled(this.options.exporters.map(({ exporter }) => exporter.shutdown()));
+      // The SDK exporters' shutdown waits for their pending requests: bound it by what is left of the deadline.
+      const left = Math.max(0, deadlineMs - (Date.now() - started));
+      await Promise.race([
+        Promise.allSettled(this.options.exporters.map(({ exporter }) => exporter.shutdown())),
+        new Promise<void>((resolve) => setTimeout(resolve, left).unref()),
+      ]);
     }
   }
 
@@ -148,7 +164,7 @@ export class LogPipeline implements LogsConsumer {
   }
 
   private schedule(): void {
-    if (this.inFlight !== null || this.unbatched === 0) return;
+    if (this.stopped || this.inFlight !== null || this.unbatched === 0) return;
     const { send_batch_size: batchSize, timeout } = this.options.batch;
     const waited = Date.now() - this.oldestArrival;
     if (this.draining || this.abort.signal.aborted || this.unbatched >= batchSize || waited >= timeout) {

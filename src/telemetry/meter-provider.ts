@@ -25,7 +25,8 @@ export interface SelfTelemetry {
   readonly meterProvider: MeterProviderApi | undefined;
   /** host:port of the Prometheus endpoint, when serving one. */
   readonly prometheusAddress: string | null;
-  shutdown(): Promise<void>;
+  /** Flushes and stops; gives up after timeoutMs (the service's shutdown deadline). */
+  shutdown(timeoutMs?: number): Promise<void>;
 }
 
 export function metricsUrl(config: OtlpHttpExporterConfig): string | undefined {
@@ -63,9 +64,9 @@ export async function createSelfTelemetry(config: Config, version: string, logge
   return {
     meterProvider,
     prometheusAddress: address,
-    async shutdown() {
+    async shutdown(timeoutMs?: number) {
       try {
-        await meterProvider.shutdown();
+        await meterProvider.shutdown(timeoutMs === undefined ? undefined : { timeoutMillis: Math.max(1, timeoutMs) });
       } catch (err) {
         logger.warn('metrics shutdown failed', { error: errorMessage(err) });
       }

@@ -11,6 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
@@ -22,6 +23,8 @@ import type { SinkLogRecord } from '../helpers/otlp-sink.js';
 import { removeByPrefix, requireEngine, runContainer, seqWriterCmd, uniqueName } from '../helpers/docker.js';
 import { freePort, killAllClis, runCli, spawnCli } from '../helpers/cli.js';
 import type { CliProcess } from '../helpers/cli.js';
+
+const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 let docker: Docker;
 let dir: string;
@@ -207,7 +210,10 @@ describe('commands, usage and config errors', { concurrency: true }, () => {
     for (const problem of BAD_CONFIG_PROBLEMS) {
       assert.ok(result.stderr.includes(problem), `stderr says: ${problem}\n${result.cli.describe()}`);
     }
-    // One line per problem, in the order they appear in the file.
+    // A heading naming the file, then one line per problem, in the order they appear in the file.
+    const lines = result.stderr.trimEnd().split('\n');
+    assert.equal(lines[0], `invalid configuration in ${file}:`);
+    assert.equal(lines.length, 1 + BAD_CONFIG_PROBLEMS.length, `one line per problem, nothing else\n${result.stderr}`);
     const at = BAD_CONFIG_PROBLEMS.map((p) => result.stderr.indexOf(p));
     assert.deepEqual(at, [...at].sort((a, b) => a - b), `problems in file order\n${result.stderr}`);
   });
@@ -242,14 +248,27 @@ describe('commands, usage and config errors', { concurrency: true }, () => {
   });
 
   test('--help exits 0 with the usage; an unknown command exits 2', async () => {
-    const [help, unknown, badOption] = await Promise.all([runCli(['--help']), runCli(['frobnicate']), runCli(['--no-such-option'])]);
+    const [help, version, unknown, badOption] = await Promise.all([
+      runCli(['--help']),
+      runCli(['--version']),
+      runCli(['frobnicate']),
+      runCli(['--no-such-option']),
+    ]);
     assert.equal(help.code, 0, help.cli.describe());
     assert.match(help.stdout, /^usage:/, help.cli.describe());
     assert.match(help.stdout, /validate/, help.cli.describe());
+    assert.equal(version.code, 0, version.cli.describe());
+    assert.equal(version.stdout.trim(), packageVersion, version.cli.describe());
     assert.equal(unknown.code, 2, unknown.cli.describe());
     assert.match(unknown.stderr, /unknown command "frobnicate"/, unknown.cli.describe());
     assert.match(unknown.stderr, /usage:/, unknown.cli.describe());
     assert.equal(badOption.code, 2, badOption.cli.describe());
+  });
+
+  test('validate FILE without --config is refused rather than checking the built-in default', async () => {
+    const result = await runCli(['validate', path.join(dir, 'whatever.yaml')]);
+    assert.equal(result.code, 2, result.cli.describe());
+    assert.match(result.stderr, /unexpected argument .*--config FILE/, result.cli.describe());
   });
 });
 
@@ -296,6 +315,20 @@ describe('graceful shutdown while a container keeps writing', () => {
     shutdownKeepsEverythingRead(t, 'SIGTERM'));
 
   test('SIGINT: the same', (t) => shutdownKeepsEverythingRead(t, 'SIGINT'));
+
+  test('a hung backend does not hold the exit past the shutdown deadline', async (t) => {
+    const sink = await startSink();
+    const file = await writeConfig('hung.yaml', sinkConfig(sink, { batchTimeout: '50ms' }));
+    const cli = spawnCli(['--config', file, '--shutdown-timeout', '2000']);
+    await cli.waitForLine('stderr', /connected to the Docker engine/, 20_000);
+    const c = await runContainer(docker, { name: `${prefix}-hung`, cmd: seqWriterCmd({ count: 60_000, ratePerSec: 200, prefix: 'seq' }) });
+    await sink.waitForLogs(() => of(sink, c.name).length >= 50, 30_000, `first lines of ${c.name}`);
+    sink.setBehaviour({ kind: 'hang' });
+    await sleep(1000);
+    const elapsed = await stopCli(cli, 'SIGTERM', 2000);
+    assert.ok(elapsed <= 3000, `exited ${elapsed} ms after SIGTERM with a 2 s deadline\n${cli.describe()}`);
+    t.diagnostic(`exit ${elapsed} ms after SIGTERM with the backend hung`);
+  });
 });
 
 describe('the built-in default config (no --config)', () => {

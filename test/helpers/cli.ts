@@ -130,7 +130,7 @@ export class CliProcess {
     let found: string | undefined;
     const check = (): boolean => {
       const lines = this.lines[stream];
-      for (; scanned < lines.length && found === undefined; scanned++) if (test(lines[scanned] as string)) found = lines[scanned];
+      for (; scanned < lines.length && found === undefined; scanned++) if (test(lines[scanned])) found = lines[scanned];
       return found !== undefined;
     };
     await this.waitUntil(check, timeoutMs, `a line on ${stream} matching ${String(pattern)}`, true);
