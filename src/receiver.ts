@@ -23,6 +23,12 @@ import { ReceiverMetrics } from './telemetry/metrics.js';
 import type { Logger } from './util/logger.js';
 import { silentLogger } from './util/logger.js';
 import { Semaphore } from './util/semaphore.js';
+import { eventRecord } from './mapping/event-record.js';
+import type { ContainerFilter, FilterDecision } from './docker/container-filter.js';
+import { compileFilter, labelSettings } from './docker/container-filter.js';
+import type { SelfContainer } from './docker/self-container.js';
+import { detectSelfContainerId, resolveSelfContainerId } from './docker/self-container.js';
+import { hrTimeNow } from './mapping/log-record.js';
 
 export interface ReceiverSettings {
   /** The component id, e.g. "docker_logs" or "docker_logs/edge"; names the positions file and metric attributes. */
@@ -74,6 +80,10 @@ export class DockerLogsReceiver {
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private shutdownPromise: Promise<void> | null = null;
   private readonly stopping = new AbortController();
+  private filter: ContainerFilter;
+  private readonly self: SelfContainer | null;
+  /** Containers decided against, with the rule that decided (for the explain endpoint). */
+  private readonly skipped = new Map<string, { name: string; decision: FilterDecision }>();
 
   constructor(config: DockerLogsReceiverConfig, settings: ReceiverSettings, consumer: LogsConsumer) {
     this.id = settings.id ?? 'docker_logs';
@@ -83,6 +93,9 @@ export class DockerLogsReceiver {
     this.metrics = settings.metrics ?? new ReceiverMetrics(settings.meterProvider?.getMeter('docker-logs-receiver'));
     this.engine = new DockerEngine({ endpoint: config.endpoint, apiVersion: config.api_version, timeoutMs: config.timeout });
     this.opens = new Semaphore(config.max_concurrent_opens);
+    this.self = detectSelfContainerId();
+    // Bad entries fail here (CONFIG_INVALID). An id from the cgroup needs no confirmation by the engine.
+    this.filter = compileFilter(config, this.self?.source === 'cgroup' ? this.self.id : null, `receivers.${this.id}`);
   }
 
   /**
@@ -225,12 +238,16 @@ export class DockerLogsReceiver {
    */
   private onListed(containers: ContainerSummary[], first: boolean): void {
     if (first) {
+      const selfId = resolveSelfContainerId(this.self, containers);
+      this.filter = compileFilter(this.config, selfId, `receivers.${this.id}`);
+      if (selfId !== null) this.logger.info("not reading the receiver's own container", { id: selfId.slice(0, 12), source: this.self?.source });
       // Positions of containers removed while we were away are of no further use.
       const existing = new Set(containers.map((c) => c.id));
       for (const id of this.checkpoints.ids()) if (!existing.has(id)) this.checkpoints.delete(id);
     }
     const lookedLast = Math.floor((this.lastLookMs + this.clockOffsetMs) / 1000) - LOOK_MARGIN_SECONDS;
     for (const c of containers) {
+      if (this.skipped.has(c.id)) continue;
       const reader = this.readers.get(c.id);
       if (reader !== undefined) {
         if (c.state === 'running' || !reader.finishedReading) reader.wake();
@@ -245,6 +262,7 @@ export class DockerLogsReceiver {
   private onEvent(event: EngineEvent): void {
     if (this.state !== 'running') return;
     const reader = this.readers.get(event.id);
+    if (this.config.events) this.emitEvent(event, reader);
     switch (event.action) {
       case 'start':
         if (reader !== undefined) reader.wake();
@@ -252,8 +270,11 @@ export class DockerLogsReceiver {
         break;
       case 'rename':
         if (reader !== undefined) void this.refresh(reader);
+        // A new name may now be included.
+        else if (this.filter.usesNames && this.skipped.delete(event.id)) this.track(event.id, false);
         break;
       case 'destroy':
+        this.skipped.delete(event.id);
         // A reader still draining the last lines finds out by itself (inspect → 404).
         if (reader === undefined) this.checkpoints.delete(event.id);
         else reader.containerRemoved();
@@ -262,6 +283,39 @@ export class DockerLogsReceiver {
         // 'die' needs nothing: the follow stream ends by itself after the last line.
         break;
     }
+  }
+
+  /**
+   * Lifecycle events go out next to the logs, on the container's Resource. A
+   * start event comes before the reader exists: it waits for the inspect.
+   */
+  private emitEvent(event: EngineEvent, reader: ContainerReader | undefined): void {
+    const send = (r: ContainerReader): void => {
+      if (event.action === 'rename') {
+        // The rename's record belongs to the new name: refresh first.
+        void this.refresh(r).then(() => this.deliverEvent(event, r));
+        return;
+      }
+      this.deliverEvent(event, r);
+    };
+    if (reader !== undefined) {
+      send(reader);
+      return;
+    }
+    if (event.action !== 'start') return;
+    // Track now (the event handler below would too) so the inspect is under way.
+    this.track(event.id, false);
+    void this.pending.get(event.id)?.then(() => {
+      const created = this.readers.get(event.id);
+      if (created !== undefined) send(created);
+    });
+  }
+
+  private deliverEvent(event: EngineEvent, reader: ContainerReader): void {
+    const record = eventRecord(event, reader.containerResource, hrTimeNow());
+    if (record === null) return;
+    this.metrics.add('otelcol_receiver_accepted_log_records', 1, { receiver: this.id });
+    this.consumer.consume([record], 256, () => undefined);
   }
 
   private track(id: string, startAtEnd: boolean): void {
@@ -284,6 +338,14 @@ export class DockerLogsReceiver {
 
   private addReader(details: ContainerDetails, startAtEnd: boolean): void {
     if (this.state !== 'running' || this.readers.has(details.id)) return;
+    const decision = this.filter.decide(details);
+    if (!decision.collect) {
+      this.skipped.set(details.id, { name: details.name, decision });
+      this.logger.debug('not collecting container', { id: details.id.slice(0, 12), name: details.name, rule: decision.rule });
+      return;
+    }
+    const labels = labelSettings(details.labels);
+    for (const problem of labels.problems) this.logger.warnOnce(`labels:${details.id}:${problem}`, problem, { id: details.id.slice(0, 12), name: details.name });
     const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
     const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd);
     this.readers.set(details.id, reader);
@@ -293,7 +355,14 @@ export class DockerLogsReceiver {
 
   private async refresh(reader: ContainerReader): Promise<void> {
     try {
-      reader.updateDetails(await this.engine.inspect(reader.id, this.stopping.signal));
+      const details = await this.engine.inspect(reader.id, this.stopping.signal);
+      reader.updateDetails(details);
+      const decision = this.filter.usesNames ? this.filter.decide(details) : null;
+      if (decision !== null && !decision.collect) {
+        // Renamed out of the selection: stop reading it.
+        this.skipped.set(details.id, { name: details.name, decision });
+        this.forget(details.id);
+      }
     } catch (err) {
       this.logger.debug('cannot refresh container details', { id: reader.id, error: errorMessage(err) });
     }

@@ -7,6 +7,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
+import { matchConfigIssues } from '../docker/container-filter.js';
 
 // ---------------------------------------------------------------------------
 // Resolved configuration types
@@ -32,8 +33,32 @@ export interface DockerLogsReceiverConfig {
   /** Milliseconds; how often the receiver's own metrics are exported. */
   collection_interval: number;
   storage: { directory: string | null };
+  include: ContainerMatchConfig;
+  exclude: ContainerMatchConfig;
+  parse: 'none' | 'json';
+  json: { timestamp_field: string | null; severity_fields: string[]; body_field: string | null };
+  multiline: MultilineSettings;
+  events: boolean;
   /** Milliseconds; backoff for the engine connection and streams. */
   reconnect: { initial_interval: number; max_interval: number };
+}
+
+/** Container match rules: globs or /regex/ (labels: key or key=pattern). */
+export interface ContainerMatchConfig {
+  names: string[];
+  ids: string[];
+  images: string[];
+  labels: string[];
+}
+
+export interface MultilineSettings {
+  line_start_pattern: string | null;
+  line_end_pattern: string | null;
+  /** Milliseconds. */
+  flush_timeout: number;
+  max_lines: number;
+  /** Bytes. */
+  max_bytes: number;
 }
 
 export interface RetryOnFailureConfig {
@@ -186,6 +211,17 @@ export interface IdListSpec {
   readonly doc: string;
 }
 
+/** How each entry of a string list is checked. */
+export type ListItemFormat = 'regex';
+
+/** A list of strings (container match rules, field names). */
+export interface StringListSpec {
+  readonly type: 'string_list';
+  readonly default: readonly string[];
+  readonly item?: ListItemFormat;
+  readonly doc: string;
+}
+
 /** A map of string to string (HTTP headers). */
 export interface StringMapSpec {
   readonly type: 'string_map';
@@ -201,6 +237,7 @@ export type LeafSpec =
   | EnumSpec
   | StringSpec
   | IdListSpec
+  | StringListSpec
   | StringMapSpec;
 
 export type SchemaNode = LeafSpec | SectionSpec | ComponentsSpec;
@@ -250,7 +287,7 @@ export type Infer<N> =
         : string
       : N extends BooleanSpec
         ? boolean
-        : N extends IdListSpec
+        : N extends IdListSpec | StringListSpec
           ? string[]
           : N extends StringMapSpec
             ? Record<string, string>
@@ -316,6 +353,10 @@ function idList(doc: string): IdListSpec {
   return { type: 'id_list', doc };
 }
 
+function stringList(def: readonly string[], doc: string, item?: ListItemFormat): StringListSpec {
+  return item === undefined ? { type: 'string_list', default: def, doc } : { type: 'string_list', default: def, doc, item };
+}
+
 function stringMap(doc: string): StringMapSpec {
   return { type: 'string_map', doc };
 }
@@ -353,6 +394,36 @@ function checkBackoff(value: { initial_interval: number; max_interval: number },
   }
 }
 
+function containerMatchSchema(doc: string) {
+  return section(
+    doc,
+    {
+      names: stringList([], 'Container names (without the leading /): globs, or /regex/ or /regex/i.'),
+      ids: stringList([], 'Container ids: 12+ hex digits match by prefix; else a glob or /regex/.'),
+      images: stringList([], 'Image references (nginx = any tag, docker.io/library/nginx:1.25, registry:5000/app:v1): globs or /regex/.'),
+      labels: stringList([], 'Labels: key (present) or key=value, the value a glob or /regex/; keys are literal.'),
+    },
+    {
+      // One rule set: the filter's own validator.
+      check(value, report) {
+        for (const issue of matchConfigIssues(value)) report(issue.key, issue.message);
+      },
+    },
+  );
+}
+
+function checkMultiline(value: { line_start_pattern: string | null; line_end_pattern: string | null }, report: Report): void {
+  if (value.line_start_pattern !== null && value.line_end_pattern !== null) {
+    report('line_end_pattern', 'set either line_start_pattern or line_end_pattern, not both');
+  }
+  for (const key of ['line_start_pattern', 'line_end_pattern'] as const) {
+    const source = value[key];
+    if (source === null) continue;
+    const problem = listItemProblem(source, 'regex');
+    if (problem !== null) report(key, problem);
+  }
+}
+
 export const dockerLogsReceiverSchema = section('Reads container logs from a Docker Engine.', {
   endpoint: text(
     'unix:///var/run/docker.sock',
@@ -379,6 +450,26 @@ export const dockerLogsReceiverSchema = section('Reads container logs from a Doc
   storage: section('Where read positions (checkpoints) are kept.', {
     directory: optionalText('Directory for saved positions; null keeps them in memory only (lost on restart).'),
   }),
+  include: containerMatchSchema('Containers to collect; when every list is empty, all containers are.'),
+  exclude: containerMatchSchema('Containers not to collect, even when included (exclude wins).'),
+  parse: oneOf(['none', 'json'], 'none', 'json: a line that is a JSON object becomes a structured body (severity, timestamp and trace context taken from it); other lines stay strings. Per container: label io.opentelemetry.logs.parse=json.'),
+  json: section('How parse: json reads an object.', {
+    timestamp_field: optionalText('Field holding the record time (RFC 3339, or epoch seconds/ms/ns); null keeps Docker\'s timestamp.'),
+    severity_fields: stringList(['level', 'severity', 'lvl', 'log.level'], 'Fields holding the severity, tried in order.'),
+    body_field: optionalText('Field that becomes the body (the other fields become attributes); null makes the whole object the body.'),
+  }),
+  multiline: section(
+    'Joins several lines into one record (stack traces). Off unless a pattern is set; per container: label io.opentelemetry.logs.multiline.line_start_pattern.',
+    {
+      line_start_pattern: optionalText('Regular expression matching the first line of a record.'),
+      line_end_pattern: optionalText('Regular expression matching the last line of a record (instead of line_start_pattern).'),
+      flush_timeout: duration('500ms', 'A pending record is sent when no line came for this long.', { min: '1ms' }),
+      max_lines: integer(500, 'Most lines in one record.', { min: 1 }),
+      max_bytes: size('1MiB', 'Most bytes in one record; more is cut and flagged.', { min: '1KiB', max: '64MiB' }),
+    },
+    { check: checkMultiline },
+  ),
+  events: flag(false, 'Also emit container lifecycle events (start, die with exit code, oom, health_status, rename) as log records with event.name.'),
   reconnect: section(
     'Backoff for reconnecting to the engine and reopening streams.',
     {
@@ -675,6 +766,8 @@ function resolveLeaf(spec: LeafSpec, raw: unknown, path: PathSegment[], ctx: Res
       return resolveString(spec, raw, path, ctx);
     case 'id_list':
       return resolveIdList(raw, path, ctx);
+    case 'string_list':
+      return resolveStringList(spec, raw, path, ctx);
     case 'string_map':
       return resolveStringMap(raw, path, ctx);
   }
@@ -872,6 +965,40 @@ function resolveIdList(raw: unknown, path: PathSegment[], ctx: ResolveContext): 
     else report(ctx, [...path, i], `expected a component id, got ${describeValue(item)}`);
   });
   return ids;
+}
+
+/**
+ * A match pattern is a glob (*, ?, [abc]) or, written /…/ (flags allowed after
+ * the last slash), a regular expression; a label pattern is `key` or
+ * `key=pattern`; a regex is a bare regular expression source.
+ */
+/** A bare regular expression source that must compile. */
+function listItemProblem(item: string, _format: ListItemFormat): string | null {
+  try {
+    new RegExp(item);
+    return null;
+  } catch (err) {
+    return `invalid regular expression ${JSON.stringify(item)}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+function resolveStringList(spec: StringListSpec, raw: unknown, path: PathSegment[], ctx: ResolveContext): string[] {
+  if (isAbsent(raw)) return [...spec.default];
+  if (!Array.isArray(raw)) {
+    report(ctx, path, `expected a list of strings, got ${describeValue(raw)}`);
+    return [...spec.default];
+  }
+  const out: string[] = [];
+  raw.forEach((item: unknown, i) => {
+    if (typeof item !== 'string' || item === '') {
+      report(ctx, [...path, i], `expected a non-empty string, got ${describeValue(item)}${quoteHint(item)}`);
+      return;
+    }
+    const problem = spec.item === undefined ? null : listItemProblem(item, spec.item);
+    if (problem !== null) report(ctx, [...path, i], problem);
+    else out.push(item);
+  });
+  return out;
 }
 
 function resolveStringMap(raw: unknown, path: PathSegment[], ctx: ResolveContext): Record<string, string> {
@@ -1153,6 +1280,8 @@ function describeType(leaf: LeafSpec): string {
     }
     case 'id_list':
       return 'list of ids';
+    case 'string_list':
+      return 'list of strings';
     case 'string_map':
       return 'map of strings';
     default:
@@ -1169,6 +1298,8 @@ function describeDefault(leaf: LeafSpec): string {
         : `\`$${leaf.defaultFromEnv}\` if set, else \`${leaf.default}\``;
     case 'id_list':
       return '`[]`';
+    case 'string_list':
+      return `\`[${leaf.default.join(', ')}]\``;
     case 'string_map':
       return '`{}`';
     case 'duration':

@@ -13,12 +13,12 @@
  *   5. no `include` entries at all: collected;
  *   6. an `include` entry that matches: collected; otherwise not.
  *
- * Entry syntax (every list): a glob, or a regular expression written /…/ with
- * optional flags i, m, s, u. Globs are anchored (match the whole value) and
- * case-sensitive: `*` any run of characters (including `/` and `:`), `?` one
- * character, `[abc]`, `[a-z]`, `[!abc]` or `[^abc]` one of / none of, `\x` a
- * literal x (so `\/var/` is a glob, not a regex). Regular expressions are not
- * anchored: write ^…$ for a whole-value match.
+ * Entry syntax (every list): a glob, or a regular expression written /…/ or
+ * /…/i (case-insensitive; no other flags). Globs are anchored (match the whole
+ * value) and case-sensitive: `*` any run of characters (including `/` and `:`),
+ * `?` one character, `[abc]`, `[a-z]`, `[!abc]` or `[^abc]` one of / none of,
+ * `\x` a literal x (so `\/var/` is a glob, not a regex). Regular expressions
+ * are not anchored: write ^…$ for a whole-value match.
  *   names:  the container name without Docker's leading '/' (a leading '/' in a
  *           glob entry is ignored, so `/web` and `web` are the same entry).
  *   ids:    12 to 64 hex digits match every id starting with them; anything
@@ -100,8 +100,10 @@ class ExactMatcher implements StringMatcher {
 type Pattern = { kind: 'literal'; text: string; matcher: ExactMatcher } | { kind: 'pattern'; matcher: RegExp };
 type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 
-const REGEX_ENTRY = /^\/(.*)\/([a-z]*)$/s;
-const ALLOWED_FLAGS = 'imsu';
+/** A regular expression entry: `/…/` or `/…/i`. */
+const REGEX_ENTRY = /^\/(.*)\/(i?)$/s;
+/** Written like one, with any flags: other flags are an error, except in label values (which may be paths: `/var/log`). */
+const REGEX_LIKE = /^\/.*\/[a-z]*$/s;
 const REGEX_SPECIALS = /[\\^$.*+?()[\]{}|/]/;
 const CLASS_SPECIALS = /[\\\]^[-]/;
 
@@ -117,16 +119,10 @@ function regexProblem(err: unknown): string {
 }
 
 function parseRegexEntry(body: string, flags: string): Parsed<Pattern> {
-  const shown = `/${body}/${flags}`;
-  for (let i = 0; i < flags.length; i++) {
-    const flag = flags[i];
-    if (!ALLOWED_FLAGS.includes(flag)) return fail(`invalid regular expression ${shown}: flag "${flag}" is not supported (use i, m, s or u)`);
-    if (flags.indexOf(flag) !== i) return fail(`invalid regular expression ${shown}: flag "${flag}" is repeated`);
-  }
   try {
     return { ok: true, value: { kind: 'pattern', matcher: new RegExp(body, flags) } };
   } catch (err) {
-    return fail(`invalid regular expression ${shown}: ${regexProblem(err)}`);
+    return fail(`invalid regular expression /${body}/${flags}: ${regexProblem(err)}`);
   }
 }
 
@@ -220,10 +216,14 @@ function parseGlob(glob: string): Parsed<Pattern> {
   }
 }
 
-function parsePattern(entry: string, allowEmpty: boolean): Parsed<Pattern> {
-  if (entry === '' && !allowEmpty) return fail('empty entry (it would match only an empty value)');
+/** `labelValue`: an empty entry is a value to match, and `/a/b` is a path, not a regex with flag b. */
+function parsePattern(entry: string, labelValue: boolean): Parsed<Pattern> {
+  if (entry === '' && !labelValue) return fail('empty entry (it would match only an empty value)');
   const regex = REGEX_ENTRY.exec(entry);
   if (regex !== null) return parseRegexEntry(regex[1], regex[2]);
+  if (!labelValue && REGEX_LIKE.test(entry)) {
+    return fail(`invalid regular expression ${entry}: flags "${entry.slice(entry.lastIndexOf('/') + 1)}" are not supported (only i)`);
+  }
   return parseGlob(entry);
 }
 
@@ -334,8 +334,7 @@ interface Rule {
 }
 
 function compileName(entry: string): Parsed<(ctx: RuleContext) => boolean> {
-  const regex = REGEX_ENTRY.test(entry);
-  const parsed = parsePattern(!regex && entry.startsWith('/') ? entry.slice(1) : entry, false);
+  const parsed = parsePattern(entry.startsWith('/') && !REGEX_LIKE.test(entry) ? entry.slice(1) : entry, false);
   if (!parsed.ok) return parsed;
   const matcher = parsed.value.matcher;
   return { ok: true, value: (ctx) => matcher.test(ctx.name) };
@@ -410,7 +409,7 @@ const COMPILERS: Record<ListKey, (entry: string) => Parsed<(ctx: RuleContext) =>
   labels: compileLabel,
 };
 
-interface Issue {
+export interface FilterConfigIssue {
   /** Relative to the receiver's key path: include.names[2]. */
   key: string;
   message: string;
@@ -421,17 +420,22 @@ interface CompiledSection {
   usesNames: boolean;
 }
 
-function compileSection(section: SectionKey, config: ContainerMatchConfig | undefined, issues: Issue[]): CompiledSection {
+function compileSection(section: SectionKey, config: ContainerMatchConfig | undefined, issues: FilterConfigIssue[]): CompiledSection {
+  return compileRules(`${section}.`, section === 'include', config, issues);
+}
+
+/** `keyPrefix` ('include.', or '' for a bare match config) starts every issue key and rule name. */
+function compileRules(keyPrefix: string, collect: boolean, config: ContainerMatchConfig | undefined, issues: FilterConfigIssue[]): CompiledSection {
   const rules: Rule[] = [];
   let usesNames = false;
   for (const list of LIST_KEYS) {
     const entries: readonly unknown[] = config?.[list] ?? [];
     if (!Array.isArray(entries)) {
-      issues.push({ key: `${section}.${list}`, message: 'expected a list of strings' });
+      issues.push({ key: `${keyPrefix}${list}`, message: 'expected a list of strings' });
       continue;
     }
     entries.forEach((entry, index) => {
-      const key = `${section}.${list}[${index}]`;
+      const key = `${keyPrefix}${list}[${index}]`;
       if (typeof entry !== 'string') {
         issues.push({ key, message: `expected a string, got ${entry === null ? 'null' : typeof entry}` });
         return;
@@ -442,7 +446,7 @@ function compileSection(section: SectionKey, config: ContainerMatchConfig | unde
         return;
       }
       if (list === 'names') usesNames = true;
-      const decision: FilterDecision = Object.freeze({ collect: section === 'include', rule: `${key} ${JSON.stringify(entry)}` });
+      const decision: FilterDecision = Object.freeze({ collect, rule: `${key} ${JSON.stringify(entry)}` });
       rules.push({ decision, matches: compiled.value });
     });
   }
@@ -453,15 +457,27 @@ function joinKey(keyPath: string, key: string): string {
   return keyPath === '' ? key : `${keyPath}.${key}`;
 }
 
+/** Every bad entry, keyed relative to the receiver (for a schema `check` hook's report(key, message)). */
+export function filterConfigIssues(config: FilterConfig): FilterConfigIssue[] {
+  const issues: FilterConfigIssue[] = [];
+  compileSection('include', config.include, issues);
+  compileSection('exclude', config.exclude, issues);
+  return issues;
+}
+
+/** The bad entries of one include/exclude section, keyed names[2] etc. (for a check hook on that section). */
+export function matchConfigIssues(config: ContainerMatchConfig): FilterConfigIssue[] {
+  const issues: FilterConfigIssue[] = [];
+  compileRules('', false, config, issues);
+  return issues;
+}
+
 /**
  * Every bad entry, as `<keyPath>.include.names[2]: <problem>`, for the config
  * loader (which reports all problems at once rather than the first).
  */
 export function validateFilterConfig(config: FilterConfig, keyPath: string): string[] {
-  const issues: Issue[] = [];
-  compileSection('include', config.include, issues);
-  compileSection('exclude', config.exclude, issues);
-  return issues.map((issue) => `${joinKey(keyPath, issue.key)}: ${issue.message}`);
+  return filterConfigIssues(config).map((issue) => `${joinKey(keyPath, issue.key)}: ${issue.message}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -529,7 +545,7 @@ class CompiledFilter implements ContainerFilter {
  * Throws ReceiverError CONFIG_INVALID naming every bad entry by key path.
  */
 export function compileFilter(config: FilterConfig, selfId: string | null, keyPath: string = DEFAULT_KEY_PATH): ContainerFilter {
-  const issues: Issue[] = [];
+  const issues: FilterConfigIssue[] = [];
   const include = compileSection('include', config.include, issues);
   const exclude = compileSection('exclude', config.exclude, issues);
   if (issues.length > 0) {

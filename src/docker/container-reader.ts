@@ -127,6 +127,11 @@ export class ContainerReader {
     return this.container.id;
   }
 
+  /** The container's Resource as of now (it changes on rename). */
+  get containerResource(): Resource {
+    return this.resource;
+  }
+
   get status(): ReaderStatus {
     return {
       id: this.container.id,

@@ -31,6 +31,8 @@ export interface ContainerSummary {
   state: string;
   /** Seconds since the epoch, engine clock. */
   created: number;
+  /** HostConfig.NetworkMode; `container:<full id>` when it joins another container's network. */
+  networkMode: string;
 }
 
 export interface ContainerDetails {
@@ -176,6 +178,7 @@ export class DockerEngine {
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       state: c.State,
       created: c.Created,
+      networkMode: c.HostConfig.NetworkMode,
     }));
   }
 
@@ -263,7 +266,9 @@ export function parseEngineEvent(line: string): EngineEvent | null {
   const attrsRaw = (typeof actor['Attributes'] === 'object' && actor['Attributes'] !== null ? actor['Attributes'] : {}) as Record<string, unknown>;
   const attributes: Record<string, string> = {};
   for (const [k, v] of Object.entries(attrsRaw)) if (typeof v === 'string') attributes[k] = v;
-  const timeNano = typeof r['timeNano'] === 'number' ? BigInt(Math.trunc(r['timeNano'])) : 0n;
+  // timeNano exceeds 2^53: read its digits from the text, not from the parsed number.
+  const nanos = /"timeNano"\s*:\s*(\d+)/.exec(line);
+  const timeNano = nanos?.[1] !== undefined ? BigInt(nanos[1]) : 0n;
   if (id === '' || action === '') return null;
   return { type, action, id, attributes, timeNano };
 }

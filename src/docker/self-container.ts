@@ -11,11 +11,11 @@
  *     /etc/resolv.conf from <data-root>/containers/<id>/. Not always ours: a
  *     container started with --network container:X gets X's files (and X's
  *     hostname), and under Kubernetes they belong to the pod sandbox; so the
- *     Kubernetes case is ignored here, and resolveSelfContainerId() can ask
- *     the engine whether anyone joins the candidate's network.
+ *     Kubernetes case is ignored here, and resolveSelfContainerId() checks
+ *     the engine's listing for containers joining the candidate's network.
  *  3. The hostname, which Docker sets to the first 12 hex digits of the id
  *     unless told otherwise: only a hint, used only when /.dockerenv exists,
- *     to be confirmed against the engine.
+ *     confirmed against the engine's listing by resolveSelfContainerId().
  *
  * Podman, containerd and CRI-O paths (libpod-<id>.scope, overlay-containers/,
  * cri-containerd-<id>.scope, sandboxes/) do not match: their ids mean nothing
@@ -97,37 +97,38 @@ export function detectSelfContainerId(fs: SelfContainerFs = procFs, hostname: st
   return null;
 }
 
-/** What resolveSelfContainerId needs from the engine. */
-export interface SelfContainerLookup {
-  /** The full id of the container an id or id prefix names, or null (unknown, ambiguous, engine error). */
-  fullId(idOrPrefix: string): Promise<string | null>;
+/** What resolveSelfContainerId needs from each container of the engine's listing. */
+export interface ListedContainer {
+  id: string;
   /**
-   * Whether another container joins this one's network namespace (its
-   * HostConfig.NetworkMode is `container:<id>`, which Docker stores with the
-   * full id). Then the mount table and the hostname may describe that
-   * container's network owner rather than us. Optional: without it, the
-   * answer is trusted.
+   * HostConfig.NetworkMode from the listing; Docker stores a shared network
+   * as `container:<full id>`. Undefined when the caller does not know it: the
+   * shared-network check is then skipped.
    */
-  sharesItsNetwork?(id: string): Promise<boolean>;
+  networkMode?: string;
 }
 
 /**
- * The receiver's own full container id, confirmed as far as the engine can:
- * a cgroup id is ours for sure; a mount-table id is dropped when another
- * container shares its network (we might be that one); a hostname prefix
- * must name exactly one container, whose network nobody shares.
- * Never throws: any doubt is null (our own logs then get read, which is
- * better than silently skipping someone else's).
+ * The receiver's own full container id, checked against the engine's listing
+ * (all containers), so it can be settled before any container is decided:
+ *   - a cgroup id is ours for sure;
+ *   - a mount-table id must be listed, and nobody may join its network: if
+ *     someone does, we may be that one and the id our network owner's;
+ *   - a hostname prefix must name exactly one listed container, with the same
+ *     proviso.
+ * Any doubt gives null: our own logs then get read, which is better than
+ * silently skipping someone else's.
  */
-export async function resolveSelfContainerId(self: SelfContainer | null, engine: SelfContainerLookup): Promise<string | null> {
+export function resolveSelfContainerId(self: SelfContainer | null, listing: readonly ListedContainer[]): string | null {
   if (self === null) return null;
   if (self.source === 'cgroup') return self.id;
-  try {
-    const id = self.id ?? (await engine.fullId(self.idPrefix));
-    if (id === null || !id.startsWith(self.idPrefix)) return null;
-    if (engine.sharesItsNetwork !== undefined && (await engine.sharesItsNetwork(id))) return null;
-    return id;
-  } catch {
-    return null;
+  let candidate: string | null = null;
+  for (const c of listing) {
+    if (self.id === null ? !c.id.startsWith(self.idPrefix) : c.id !== self.id) continue;
+    if (candidate !== null) return null; // a prefix naming two containers settles nothing
+    candidate = c.id;
   }
+  if (candidate === null) return null;
+  const joined = `container:${candidate}`;
+  return listing.some((c) => c.networkMode === joined) ? null : candidate;
 }

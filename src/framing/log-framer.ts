@@ -183,8 +183,8 @@ class LineAccumulator {
   /** Bytes seen, kept or not. */
   size = 0;
   pieces = 0;
-  /** Last byte appended, kept or not (-1 when none): TTY mode strips a `\r` before `\n`. */
-  lastByte = -1;
+  /** How many `\r` bytes end what was appended so far, kept or not: TTY mode strips them before `\n`. */
+  private trailingCrs = 0;
   private buf: Buffer | null = null;
 
   constructor(
@@ -197,14 +197,16 @@ class LineAccumulator {
     this.len = 0;
     this.size = 0;
     this.pieces = 1;
-    this.lastByte = -1;
+    this.trailingCrs = 0;
   }
 
   append(src: Buffer, start: number, end: number): void {
     const n = end - start;
     if (n <= 0) return;
     this.size += n;
-    this.lastByte = src[end - 1];
+    let crs = 0;
+    while (crs < n && src[end - 1 - crs] === CR) crs++;
+    this.trailingCrs = crs === n ? this.trailingCrs + n : crs;
     const room = this.max - this.len;
     if (room <= 0) return;
     const take = n < room ? n : room;
@@ -229,16 +231,10 @@ class LineAccumulator {
    * `\r\n`, so a program's own `\r\n` arrives as `\r\r\n`; neither is text.
    */
   dropTrailingCr(): void {
-    if (this.lastByte !== CR) return;
-    this.size--;
+    if (this.trailingCrs === 0) return;
+    this.size -= this.trailingCrs;
     if (this.len > this.size) this.len = this.size;
-    this.lastByte = -1;
-    // Earlier `\r`s are still in the buffer when nothing was cut.
-    const buf = this.buf;
-    while (buf !== null && this.len === this.size && this.len > 0 && buf[this.len - 1] === CR) {
-      this.len--;
-      this.size--;
-    }
+    this.trailingCrs = 0;
   }
 
   /** The text as it will be emitted (cut at a character boundary when truncated). */
@@ -270,7 +266,7 @@ class LineAccumulator {
     this.len = 0;
     this.size = 0;
     this.pieces = 0;
-    this.lastByte = -1;
+    this.trailingCrs = 0;
     if (this.buf !== null && this.buf.length > KEEP_BUFFER_LIMIT) this.buf = null;
   }
 

@@ -124,21 +124,38 @@ function positive(value: number, key: string, integer: boolean): void {
   }
 }
 
-function compilePattern(source: string, key: string): RegExp {
-  let body = source;
-  let flags = '';
+/** The RegExp for a configured pattern: a leading `(?i)`-style group becomes flags. Throws SyntaxError. */
+function toRegExp(source: string): RegExp {
   const leading = LEADING_FLAGS_RE.exec(source);
-  if (leading !== null) {
-    body = source.slice(leading[0].length);
-    flags = [...new Set(leading[1])].join('');
-  }
+  if (leading === null) return new RegExp(source);
+  return new RegExp(source.slice(leading[0].length), [...new Set(leading[1])].join(''));
+}
+
+/** V8 says "Invalid regular expression: /(/: Unterminated group"; keep only the reason. */
+function syntaxReason(err: unknown): string {
+  const message = errorMessage(err);
+  return message.slice(message.lastIndexOf(': ') + 2) || message;
+}
+
+/**
+ * Why `source` cannot be a line_start_pattern / line_end_pattern, or null when it can: for the
+ * config schema's check, so that config load and compileMultiline accept the same patterns.
+ */
+export function linePatternProblem(source: string): string | null {
+  if (source === '') return 'must not be empty';
   try {
-    return new RegExp(body, flags);
+    toRegExp(source);
+    return null;
   } catch (err) {
-    // V8 says "Invalid regular expression: /(/: Unterminated group"; keep only the reason.
-    const message = errorMessage(err);
-    const why = message.slice(message.lastIndexOf(': ') + 2) || message;
-    throw new ReceiverError('CONFIG_INVALID', `${key}: invalid regular expression ${JSON.stringify(source)}: ${why}`, { cause: err });
+    return `invalid regular expression ${JSON.stringify(source)}: ${syntaxReason(err)}`;
+  }
+}
+
+function compilePattern(source: string, key: string): RegExp {
+  try {
+    return toRegExp(source);
+  } catch (err) {
+    throw new ReceiverError('CONFIG_INVALID', `${key}: invalid regular expression ${JSON.stringify(source)}: ${syntaxReason(err)}`, { cause: err });
   }
 }
 
@@ -155,7 +172,7 @@ class PendingRecord<P> {
   /** Texts of all lines, filled only from the second line on (a one-line record needs no join). */
   readonly parts: string[] = [];
   lines = 0;
-  /** Bytes of the text kept, separators included. */
+  /** Bytes of the text kept, separators included (max_bytes once a line was cut). */
   bytes = 0;
   size = 0;
   pieces = 0;
@@ -196,6 +213,9 @@ class PendingRecord<P> {
  * position of its last line. Because the two output streams aggregate separately, records are
  * not emitted in position order, and a record's position may lie beyond lines still pending on
  * the other stream: commit `settledPosition()`, not the position of the last emitted record.
+ *
+ * `emit` runs synchronously inside push/flushDue/flushAll and must not call back into the
+ * aggregator (collect the record and return).
  */
 export class MultilineAggregator<P> {
   private readonly startMode: boolean;
@@ -244,7 +264,8 @@ export class MultilineAggregator<P> {
       const first = lineBytes > this.maxBytes ? cutLine(line, this.maxBytes) : line;
       record.first = first;
       record.lines = 1;
-      record.bytes = first === line ? lineBytes : Buffer.byteLength(first.text, 'utf8');
+      // A cut line fills its record: it is emitted at once.
+      record.bytes = first === line ? lineBytes : this.maxBytes;
       record.size = line.size;
       record.pieces = line.pieces;
       record.truncated = first.truncated;
@@ -342,7 +363,6 @@ export class MultilineAggregator<P> {
         pieces: record.pieces,
       };
     }
-    // State first: the callback may push, flush or reset.
     record.clear();
     this.emitRecord(line, position);
   }

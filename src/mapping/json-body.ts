@@ -32,7 +32,7 @@ export interface JsonParseConfig {
    */
   timestamp_field: string | null;
   /** Fields tried in order for the level; the first one holding a string or a number is used. */
-  severity_fields: string[];
+  severity_fields: readonly string[];
   /**
    * Field holding the message (e.g. `msg`, `message`). When it is present and a string it becomes
    * the body and the other fields become attributes; otherwise the whole object is the body.
@@ -40,9 +40,11 @@ export interface JsonParseConfig {
   body_field: string | null;
 }
 
+export const DEFAULT_SEVERITY_FIELDS: readonly string[] = Object.freeze(['level', 'severity', 'lvl', 'log.level']);
+
 export const JSON_PARSE_DEFAULTS: Readonly<JsonParseConfig> = Object.freeze({
   timestamp_field: null,
-  severity_fields: Object.freeze(['level', 'severity', 'lvl', 'log.level']) as unknown as string[],
+  severity_fields: DEFAULT_SEVERITY_FIELDS,
   body_field: null,
 });
 
@@ -53,7 +55,9 @@ export interface ParsedJsonLine {
    * Present only when body_field took the body: the other top-level fields, except those lifted
    * into the record (the body, the time, the level and the trace context fields that were used;
    * their values live in the record's own fields, so keeping them would send them twice). A field
-   * that could not be used (an unparseable time) stays. A fresh object the caller may extend.
+   * that could not be used (an unparseable time) stays, and so does the parent object of a field
+   * found by a dotted path (`{"log":{"level":…}}` keeps `log`). A fresh object the caller may
+   * extend.
    */
   attributes?: Record<string, AnyValue>;
   severityNumber?: SeverityNumber;
@@ -136,7 +140,17 @@ export function parseJsonLine(text: string, config: JsonParseConfig): ParsedJson
     return null;
   }
 
-  const result: ParsedJsonLine = { body: obj as AnyValueMap };
+  // Every field set up front: one object shape for all results.
+  const result: ParsedJsonLine = {
+    body: obj as AnyValueMap,
+    attributes: undefined,
+    severityNumber: undefined,
+    severityText: undefined,
+    hrTime: undefined,
+    traceId: undefined,
+    spanId: undefined,
+    traceFlags: undefined,
+  };
   // Keys lifted into the record's fields; only tracked when the other fields become attributes.
   const bodyValue = config.body_field === null ? undefined : lookup(obj, config.body_field);
   const splitBody = typeof bodyValue === 'string';
@@ -257,9 +271,23 @@ const COMPACT_OFFSET_RE = /[+-]\d{4}$/;
 
 function parseTimeValue(value: unknown): [number, number] | null {
   if (typeof value === 'number') {
+    if (value < 0) return null;
+    // Integer seconds, milliseconds (pino, bunyan's numeric form) or microseconds: exact in a
+    // double, no text needed.
+    if (Number.isSafeInteger(value)) {
+      if (value < 1e11) return [value, 0];
+      if (value < 1e14) {
+        const seconds = Math.floor(value / 1e3);
+        return [seconds, (value - seconds * 1e3) * 1e6];
+      }
+      if (value < 1e17) {
+        const seconds = Math.floor(value / 1e6);
+        return [seconds, (value - seconds * 1e6) * 1e3];
+      }
+    }
     // String(n) is the shortest text that reads back as n: the digits the producer wrote, as far
     // as a double holds them. Exponent forms (< 1e-6, >= 1e21) are no plausible epoch times.
-    return Number.isFinite(value) && value >= 0 ? parseEpoch(String(value)) : null;
+    return Number.isFinite(value) ? parseEpoch(String(value)) : null;
   }
   if (typeof value !== 'string' || value.length === 0) return null;
   const c = value.charCodeAt(0);
@@ -391,7 +419,7 @@ const SEVERITY_BY_NAME: ReadonlyMap<string, SeverityNumber> = (() => {
     ['error', SeverityNumber.ERROR],
     ['fatal', SeverityNumber.FATAL],
   ] as const) {
-    for (let step = 2; step <= 4; step++) add(`${name}${step}`, (base + step - 1) as SeverityNumber);
+    for (let step = 2; step <= 4; step++) add(`${name}${step}`, base + step - 1);
   }
   return map;
 })();

@@ -203,6 +203,36 @@ test('malformed references are reported at their key path', () => {
   ]);
 });
 
+test('include/exclude patterns and multiline regexes are checked, with key paths', () => {
+  assert.throws(
+    () =>
+      parse(`receivers:
+  docker_logs:
+    include:
+      names: ['web-*', '/([a-z/']
+      labels: ['=x', 'team=/[/']
+    multiline:
+      line_start_pattern: '('
+      line_end_pattern: 'x'
+exporters:
+  debug:
+service:
+  pipelines:
+    logs:
+      receivers: [docker_logs]
+      exporters: [debug]
+`),
+    (err: unknown) => {
+      const issues = (err as { issues: string[] }).issues;
+      assert.match(issues.join('\n'), /receivers\.docker_logs\.include\.names\[1\]: invalid regular expression/);
+      assert.match(issues.join('\n'), /receivers\.docker_logs\.include\.labels\[0\]: empty label key/);
+      assert.match(issues.join('\n'), /receivers\.docker_logs\.include\.labels\[1\]: invalid regular expression/);
+      assert.match(issues.join('\n'), /receivers\.docker_logs\.multiline\.line_end_pattern: set either/);
+      return true;
+    },
+  );
+});
+
 test('a receiver written with an empty value gets every default', () => {
   const config = parse(MINIMAL);
   assert.deepEqual(config.receivers.docker_logs, createDefaultConfig({}));
@@ -217,6 +247,12 @@ test('a receiver written with an empty value gets every default', () => {
     max_log_size: 1_048_576,
     collection_interval: 10_000,
     storage: { directory: null },
+    include: { names: [], ids: [], images: [], labels: [] },
+    exclude: { names: [], ids: [], images: [], labels: [] },
+    parse: 'none',
+    json: { timestamp_field: null, severity_fields: ['level', 'severity', 'lvl', 'log.level'], body_field: null },
+    multiline: { line_start_pattern: null, line_end_pattern: null, flush_timeout: 500, max_lines: 500, max_bytes: 1_048_576 },
+    events: false,
     reconnect: { initial_interval: 1000, max_interval: 30_000 },
   });
   assert.deepEqual(config.exporters.debug, { type: 'debug', verbosity: 'basic' });
