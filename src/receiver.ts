@@ -6,8 +6,10 @@
  */
 import type { MeterProvider } from '@opentelemetry/api';
 import type { DockerLogsReceiverConfig } from './config/schema.js';
-import { ContainerReader } from './docker/container-reader.js';
-import type { ReaderContext, ReaderStatus } from './docker/container-reader.js';
+import { ContainerReader, PLAIN_SHAPING } from './docker/container-reader.js';
+import type { ReaderContext, ReaderStatus, RecordShaping } from './docker/container-reader.js';
+import type { CompiledMultiline } from './framing/multiline.js';
+import { compileMultiline } from './framing/multiline.js';
 import { ContainerDiscovery } from './docker/discovery.js';
 import type { ContainerDetails, ContainerSummary, EngineEvent, EngineInfo } from './docker/engine.js';
 import { DockerEngine } from './docker/engine.js';
@@ -81,6 +83,8 @@ export class DockerLogsReceiver {
   private shutdownPromise: Promise<void> | null = null;
   private readonly stopping = new AbortController();
   private filter: ContainerFilter;
+  /** Receiver-wide multiline, compiled once; labels may override it per container. */
+  private readonly multiline: CompiledMultiline | null;
   private readonly self: SelfContainer | null;
   /** Containers decided against, with the rule that decided (for the explain endpoint). */
   private readonly skipped = new Map<string, { name: string; decision: FilterDecision }>();
@@ -96,6 +100,8 @@ export class DockerLogsReceiver {
     this.self = detectSelfContainerId();
     // Bad entries fail here (CONFIG_INVALID). An id from the cgroup needs no confirmation by the engine.
     this.filter = compileFilter(config, this.self?.source === 'cgroup' ? this.self.id : null, `receivers.${this.id}`);
+    const m = config.multiline;
+    this.multiline = m.line_start_pattern === null && m.line_end_pattern === null ? null : compileMultiline(m, `receivers.${this.id}.multiline`);
   }
 
   /**
@@ -302,9 +308,9 @@ export class DockerLogsReceiver {
       send(reader);
       return;
     }
-    if (event.action !== 'start') return;
     // Track now (the event handler below would too) so the inspect is under way.
-    this.track(event.id, false);
+    if (event.action === 'start') this.track(event.id, false);
+    // Events that come while the container is inspected wait for it, in order (start before die).
     void this.pending.get(event.id)?.then(() => {
       const created = this.readers.get(event.id);
       if (created !== undefined) send(created);
@@ -344,13 +350,37 @@ export class DockerLogsReceiver {
       this.logger.debug('not collecting container', { id: details.id.slice(0, 12), name: details.name, rule: decision.rule });
       return;
     }
-    const labels = labelSettings(details.labels);
-    for (const problem of labels.problems) this.logger.warnOnce(`labels:${details.id}:${problem}`, problem, { id: details.id.slice(0, 12), name: details.name });
+    const shaping = this.shapingFor(details);
     const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
-    const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd);
+    const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd, shaping);
     this.readers.set(details.id, reader);
     this.logger.debug('following container', { id: details.id.slice(0, 12), name: details.name, resume: saved !== undefined });
     reader.wake();
+  }
+
+  /**
+   * The receiver's parse and multiline settings, overridden by the container's
+   * io.opentelemetry.logs.* labels. A bad label is said once and ignored: an app
+   * team's typo must not stop its logs.
+   */
+  private shapingFor(details: ContainerDetails): RecordShaping {
+    const labels = labelSettings(details.labels);
+    const warn = (problem: string): void => this.logger.warnOnce(`labels:${details.id}:${problem}`, problem, { id: details.id.slice(0, 12), name: details.name });
+    labels.problems.forEach(warn);
+    let multiline = this.multiline;
+    if (labels.multilineStartPattern !== null || labels.multilineEndPattern !== null) {
+      try {
+        multiline = compileMultiline(
+          { ...this.config.multiline, line_start_pattern: labels.multilineStartPattern, line_end_pattern: labels.multilineStartPattern === null ? labels.multilineEndPattern : null },
+          'label io.opentelemetry.logs.multiline',
+        );
+      } catch (err) {
+        warn(errorMessage(err));
+      }
+    }
+    const json = labels.parse === 'json' || this.config.parse === 'json';
+    if (!json && multiline === null) return PLAIN_SHAPING;
+    return { record: json ? { json: this.config.json } : {}, multiline };
   }
 
   private async refresh(reader: ContainerReader): Promise<void> {

@@ -8,6 +8,7 @@
 import { ConfigError } from '../errors.js';
 import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
 import { matchConfigIssues } from '../docker/container-filter.js';
+import { linePatternProblem } from '../framing/multiline.js';
 
 // ---------------------------------------------------------------------------
 // Resolved configuration types
@@ -419,7 +420,7 @@ function checkMultiline(value: { line_start_pattern: string | null; line_end_pat
   for (const key of ['line_start_pattern', 'line_end_pattern'] as const) {
     const source = value[key];
     if (source === null) continue;
-    const problem = listItemProblem(source, 'regex');
+    const problem = linePatternProblem(source);
     if (problem !== null) report(key, problem);
   }
 }

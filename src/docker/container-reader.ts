@@ -20,6 +20,9 @@ import { LogFramer } from '../framing/log-framer.js';
 import type { DockerTimestamp } from '../framing/timestamp.js';
 import { containerResource } from '../mapping/resource.js';
 import { hrTimeNow, toLogRecord } from '../mapping/log-record.js';
+import type { LogRecordOptions } from '../mapping/log-record.js';
+import type { CompiledMultiline } from '../framing/multiline.js';
+import { MultilineAggregator } from '../framing/multiline.js';
 import type { DeliveryOutcome, LogsConsumer } from '../pipeline/consumer.js';
 import type { ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
 import { Backoff } from '../util/backoff.js';
@@ -62,6 +65,14 @@ export interface ReaderContext {
   finished(containerId: string): void;
 }
 
+/** How this container's lines become records: JSON bodies, multiline joining (from config or labels). */
+export interface RecordShaping {
+  readonly record: LogRecordOptions;
+  readonly multiline: CompiledMultiline | null;
+}
+
+export const PLAIN_SHAPING: RecordShaping = { record: {}, multiline: null };
+
 export type ReaderState = 'idle' | 'opening' | 'streaming' | 'ending' | 'backoff' | 'stopped' | 'unsupported' | 'closed';
 
 interface ActiveStream {
@@ -69,6 +80,12 @@ interface ActiveStream {
   readonly response: IncomingMessage;
   readonly tracker: PositionTracker;
   readonly framer: LogFramer;
+  /** Joins lines into records when multiline is on; emits into `records`. */
+  readonly multiline: MultilineAggregator<ContainerPosition> | null;
+  /** The position the stream was opened from: what is settled while multiline holds everything. */
+  readonly openedFrom: ContainerPosition;
+  flushTimer: NodeJS.Timeout | null;
+  nowMs: number;
   readonly openedAt: number;
   readonly timer: NodeJS.Timeout;
   records: ReadableLogRecord[];
@@ -110,9 +127,11 @@ export class ContainerReader {
   private backoffTimer: NodeJS.Timeout | null = null;
   private readonly lifetime = new AbortController();
   private readonly log: Logger;
+  private readonly shaping: RecordShaping;
 
-  constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean) {
+  constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean, shaping: RecordShaping = PLAIN_SHAPING) {
     this.ctx = ctx;
+    this.shaping = shaping;
     this.container = container;
     this.resource = containerResource(container, ctx.hostName);
     this.delivered = saved ?? EMPTY_POSITION;
@@ -226,10 +245,15 @@ export class ContainerReader {
   private attach(response: IncomingMessage, plan: OpenPlan, reason: StreamOpenReason, generation: number, fresh: boolean): void {
     const { settings, metrics } = this.ctx;
     const jitter = 1 - Math.random() * settings.streamTimeoutJitter;
+    const compiled = this.shaping.multiline;
     const stream: ActiveStream = {
       generation,
       response,
       tracker: new PositionTracker(this.delivered, plan, fresh),
+      multiline: compiled === null ? null : new MultilineAggregator<ContainerPosition>(compiled, (line) => this.emitRecord(stream, line), { now: () => stream.nowMs }),
+      openedFrom: this.delivered,
+      flushTimer: null,
+      nowMs: Date.now(),
       framer: new LogFramer({ tty: this.container.tty, maxLogSize: settings.maxLogSize }, {
         line: (line) => this.onLine(stream, line),
         daemonError: (message) => {
@@ -265,21 +289,37 @@ export class ContainerReader {
   private onData(stream: ActiveStream, chunk: Buffer): void {
     if (stream !== this.active) return;
     stream.observed = hrTimeNow();
+    stream.nowMs = Date.now();
     stream.framer.push(chunk);
     this.handOver(stream);
     if (stream.widen) this.widenAndReopen(stream);
+    else if (stream.multiline !== null) this.armFlush(stream);
+  }
+
+  /** Multiline holds the last record open until the next line or flush_timeout: a timer sends it. */
+  private armFlush(stream: ActiveStream): void {
+    const deadline = stream.multiline?.nextDeadline() ?? null;
+    if (stream.flushTimer !== null) clearTimeout(stream.flushTimer);
+    stream.flushTimer = null;
+    if (deadline === null) return;
+    stream.flushTimer = setTimeout(() => {
+      stream.flushTimer = null;
+      if (stream !== this.active) return;
+      stream.nowMs = Date.now();
+      stream.multiline?.flushDue(stream.nowMs);
+      this.handOver(stream);
+      this.armFlush(stream);
+    }, Math.max(1, deadline - Date.now()));
+    stream.flushTimer.unref();
   }
 
   private onLine(stream: ActiveStream, line: LogLine): void {
     if (stream.widen) return;
     const verdict = stream.tracker.judge(line);
     if (verdict === 'take') {
-      stream.records.push(toLogRecord(line, this.resource, stream.observed));
-      stream.bytes += line.text.length + 64;
-      if (line.stream === 'stdout') stream.stdoutLines++;
-      else stream.stderrLines++;
       if (line.pieces > 1) stream.merged++;
-      if (line.truncated) stream.truncated++;
+      if (stream.multiline !== null) stream.multiline.push(line, stream.tracker.current);
+      else this.emitRecord(stream, line);
     } else if (verdict === 'skip') {
       stream.skipped++;
     } else {
@@ -287,11 +327,20 @@ export class ContainerReader {
     }
   }
 
+  private emitRecord(stream: ActiveStream, line: LogLine): void {
+    stream.records.push(toLogRecord(line, this.resource, stream.observed, this.shaping.record));
+    stream.bytes += line.text.length + 64;
+    if (line.stream === 'stdout') stream.stdoutLines++;
+    else stream.stderrLines++;
+    if (line.truncated) stream.truncated++;
+  }
+
   /** Passes what one chunk gave to the consumer, with the position to commit once it is acknowledged. */
   private handOver(stream: ActiveStream): void {
     const { metrics, consumer } = this.ctx;
-    const position = stream.tracker.current;
-    this.delivered = position;
+    this.delivered = stream.tracker.current;
+    // With multiline, lines still held in an open record are not delivered yet: commit only up to them.
+    const position = stream.multiline === null ? this.delivered : (stream.multiline.settledPosition() ?? stream.openedFrom);
     if (this.windowIndex > 0 && !stream.tracker.verifying && !stream.widen) this.windowIndex = 0;
     if (stream.skipped > 0) {
       metrics.add('docker_logs.duplicates.skipped', stream.skipped);
@@ -434,6 +483,18 @@ export class ContainerReader {
 
   /** Lets go of a stream: timer, listeners, socket; counts it and watches that it is released. */
   private closeStream(stream: ActiveStream, reason: StreamCloseReason, flushed: boolean): void {
+    if (stream.multiline !== null) {
+      if (stream.flushTimer !== null) clearTimeout(stream.flushTimer);
+      stream.flushTimer = null;
+      if (reason === 'export_failed') {
+        stream.multiline.reset();
+      } else {
+        // Records held open are sent as they are: re-reading them would repeat what the
+        // other output stream delivered meanwhile.
+        stream.multiline.flushAll();
+        this.handOver(stream);
+      }
+    }
     if (this.active === stream) this.active = null;
     if (this.state === 'streaming' || this.state === 'ending') this.state = 'idle';
     clearTimeout(stream.timer);

@@ -4,49 +4,53 @@
  *
  * How Docker rotates (moby daemon/logger/loggerutils/logfile.go, with max-size and max-file=N):
  * the writer closes the active file, deletes `<path>.<N-1>`, renames `<path>.k` to
- * `<path>.<k+1>` (newest has the smallest k), renames `<path>` to `<path>.1` and creates a new
- * `<path>`. With compress=true, `<path>.1` is then gzipped to `<path>.1.gz` in the background
- * (`.1` is deleted once the `.gz` is complete) and older files are `.k.gz`. With max-file=1 there
- * is no rename: the file is truncated in place.
+ * `<path>.<k+1>` (the newest rotated file has the smallest k), renames `<path>` to `<path>.1` and
+ * creates a new `<path>`. With compress=true, `<path>.1` is then gzipped to `<path>.1.gz` in the
+ * background (`.1` is deleted once the `.gz` is complete) and older files are `.k.gz`. With
+ * max-file=1 there is no rename: the file is truncated in place.
  *
  * How this follows it:
- * - One read loop per container; large fs.read calls on a held file descriptor into one reused
- *   buffer, parsed by JsonFileParser. At the end of the data it waits for an fs.watch event on
- *   the directory (one inotify watch; events that arrive while reading just mark "changed") or
- *   for the slow fallback poll.
- * - Files are identified by dev+ino plus a fingerprint of their first line (which holds a
- *   nanosecond timestamp), so inode reuse and gzipped copies are recognised (see fingerprint).
- * - At the end of the current file, if the active path now names another file, the current one
- *   was rotated: since Docker closes a file before renaming it, the data read through the held
- *   descriptor up to its end is all it will ever hold. Only then does the tailer move to the
- *   next newer file, so no line is read twice or skipped. At most 2 descriptors are open at once:
- *   the file being read and, briefly, one opened to fingerprint a candidate.
+ * - One read loop per container: large fs.read calls on a held descriptor into one reused buffer,
+ *   parsed by JsonFileParser. At the end of the data it waits for an fs.watch event on the
+ *   directory (one inotify watch; events that arrive while reading only set a flag) or for the
+ *   slow fallback poll.
+ * - Files are identified by dev+ino plus a fingerprint of their first line (see FileIdentity):
+ *   Docker deletes the oldest file right before creating the new one, so the new active file
+ *   often gets the inode number just freed; the fingerprint tells them apart, and also finds a
+ *   file again after it was gzipped.
+ * - At the end of the current file, if the active path names another file, the current one was
+ *   rotated. Docker closes a file before renaming it, so one more read through the held
+ *   descriptor to its end gets everything it will ever hold; only then does the tailer move to
+ *   the next newer file: no line is read twice or skipped. At most 2 descriptors are open at
+ *   once: the file being read and, for a few µs, one opened to fingerprint a candidate.
  * - The files newer than the current one are tracked as a chain, refreshed on every rename event
- *   (before the next read) and at every rotation. A file of the chain that disappears before it
- *   was reached is reported as lost with its last known size. If every known file disappears
- *   between two looks (more than max-file-1 rotations during one read), files may have come and
- *   gone unseen: that is reported as a possible loss of unknown size.
+ *   (also while paused) and at every rotation. A file of the chain that disappears before it is
+ *   reached is reported lost, with its last known size. If every known file disappears between
+ *   two looks (more than max-file-1 rotations between two events), files may have come and gone
+ *   unseen: that is reported as a possible loss of unknown size.
+ * - Directory snapshots and fingerprints are taken with synchronous calls (a few µs per file, at
+ *   rotation time only), so that no other code of this process runs while names are read and
+ *   checked; a snapshot is repeated until two agree, which a concurrent rotation prevents.
  * - Resuming from a saved position: the saved file is looked for among `<path>`, `<path>.k` and
- *   `<path>.k.gz` by identity and read from the saved offset, then every newer file in turn. If
- *   it is gone, that is reported (file_gone) and reading starts at the oldest retained file.
- * - Rotated `.gz` files are read (stream-decompressed by zlib in readChunkBytes pieces: memory
- *   stays bounded); one that cannot be decompressed is reported as lost (compressed_unreadable)
- *   with the size its gzip trailer announces.
- * - Truncation in place (max-file=1): detected by the size shrinking below the offset read, or by
- *   the first line's fingerprint changing (checked at every poll). Lines written between the last
- *   read and the truncation cannot be known: a possible loss is reported and reading restarts at 0.
+ *   `<path>.k.gz` and read from the saved offset, then every newer file in turn. If it is gone,
+ *   that is reported (file_gone) and reading starts at the oldest retained file.
+ * - Rotated `.gz` files are read, stream-decompressed by zlib in readChunkBytes pieces (memory
+ *   stays bounded; nothing is decompressed while paused); one that cannot be decompressed is
+ *   reported lost (compressed_unreadable) with the size its gzip trailer announces.
+ * - Truncation in place (max-file=1): seen as the size shrinking below the offset read, or as
+ *   the first line's fingerprint changing (checked at most once per poll interval while idle).
+ *   What was written between the last read and the truncation cannot be known: a possible loss
+ *   is reported and reading restarts at 0.
  *
- * Positions: each line comes with the position to save once it has been delivered. Its offset is
- * the parser's resumeOffset: after the line, or earlier while the other stream has a pending
- * partial line (a >16 KiB line being merged), so that resuming never loses that line's first
- * pieces; lines of this stream in between may then be delivered again after a restart (the
- * reader's per-stream timestamp cursors drop them). A pending line that began in an earlier file
- * (a rotation between two pieces) makes the position point into that earlier file.
+ * Positions: each line comes with the position to save once it is delivered. Its offset is the
+ * parser's resumeOffset: after the line, or earlier while the other stream has a pending partial
+ * line (a >16 KiB line being merged) so that a restart never loses that line's first pieces; a
+ * few lines of this stream may then come again after a restart (the reader's per-stream
+ * timestamp cursors drop them). A pending line that began in an earlier file (a rotation between
+ * two pieces) makes the position point into that earlier file.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
@@ -57,20 +61,19 @@ import { JsonFileParser } from './json-file-parser.js';
 
 /**
  * A log file's identity. `fingerprint` is the hex SHA-256 (first 32 digits) of the file's first
- * line including its `\n` (or of its first FINGERPRINT_MAX_BYTES bytes if that line is longer).
+ * line including its `\n` (of its first FINGERPRINT_MAX_BYTES bytes if that line is longer).
  *
- * Why the first line and not the first 64 bytes: a json-file line starts with `{"log":"` and its
- * timestamp comes last, so the first 64 bytes are mostly the first message's text, and two files
- * that start with the same message (a service that logs the same banner after each restart) would
- * look alike. The first line ends with a nanosecond timestamp: no two files share it.
+ * Why the first line rather than the first 64 bytes: a json-file line starts with `{"log":"` and
+ * ends with its timestamp, so the first 64 bytes are mostly the first message's text, and files
+ * that start with the same message (a banner logged after each restart) would look alike. The
+ * first line ends with a nanosecond timestamp: no two files share it.
  *
- * '' means provisional: the file has no complete line yet. A provisional identity matches any
- * file with the same dev+ino (nothing was read from it, so nothing can be repeated), and the
- * fingerprint is computed as soon as the file has a complete line. Every position delivered with
- * a line has a complete fingerprint (the file holds at least that line).
+ * '' is provisional: the file had no complete line when it was looked at. A provisional identity
+ * matches the file with the same dev+ino (nothing was read from it, so nothing can be repeated)
+ * and is completed as soon as the file has a line. Every position delivered with a line has a
+ * complete fingerprint (its file holds at least that line).
  *
- * dev and ino are plain numbers: exact for inode numbers below 2^53, which covers ext4, xfs,
- * btrfs and overlayfs.
+ * dev and ino are plain numbers: exact below 2^53, which covers ext4, xfs, btrfs and overlayfs.
  */
 export interface FileIdentity {
   dev: number;
@@ -102,18 +105,19 @@ export interface TailerOptions {
 export type LostReason = 'rotated_before_read' | 'compressed_unreadable' | 'file_gone';
 
 export interface LostInfo {
-  /** Bytes lost: exact or a lower bound when `certain`; 0 when unknown. */
+  /** Bytes lost: exact, or a lower bound; 0 when unknown. */
   bytes: number;
   reason: LostReason;
-  /** False when data may have been lost but cannot be proven to (see detail). */
+  /** False when data may have been lost but it cannot be known (see detail). */
   certain: boolean;
-  /** The file concerned (its last known name). */
+  /** The file concerned (its last known path). */
   file: string;
-  /** A human-readable account, for the log. */
+  /** What happened, for the log. */
   detail: string;
 }
 
 export interface TailerSink {
+  /** A line and the position to save once it is delivered. */
   line(l: LogLine, position: FilePosition): void;
   /** Called after each read chunk's lines: the caller hands over records here. */
   batchEnd(): void;
@@ -128,26 +132,32 @@ export const DEFAULT_POLL_INTERVAL_MS = 1000;
 export const FINGERPRINT_MAX_BYTES = 64 * 1024;
 /** How far back from the end startAtEnd looks for the last `\n`. */
 const START_AT_END_SCAN_BYTES = 1024 * 1024;
-/** Attempts to open a file by name and find the expected inode (renames can race with us). */
-const OPEN_ATTEMPTS = 5;
+/** How much of a .gz is decompressed, at most, to fingerprint it. */
+const GZIP_FINGERPRINT_INPUT_BYTES = 256 * 1024;
+/** Attempts at finding a file by inode when names move under us (a rotation in between). */
+const LOOKUP_ATTEMPTS = 5;
+/** Attempts at a directory snapshot that two looks agree on. */
+const SNAPSHOT_ATTEMPTS = 5;
 
-/** One file as a directory scan saw it. */
+/** One file as a directory snapshot saw it. */
 interface ScanEntry {
-  name: string;
+  /** Full path. */
+  file: string;
   /** 0 for the active file, k for `.k` / `.k.gz`. */
   index: number;
   gz: boolean;
   dev: number;
   ino: number;
   size: number;
-  mtimeMs: number;
 }
 
 /** A file known to come after the current one, not read yet. */
 interface KnownFile {
   identity: FileIdentity;
   gz: boolean;
-  name: string;
+  /** Last known path. */
+  file: string;
+  /** Last known size (of the .gz itself when gz). */
   size: number;
   /** Files may have come and gone unseen between the previous known file and this one. */
   gapBefore: boolean;
@@ -156,11 +166,11 @@ interface KnownFile {
 /** The file being read. */
 interface CurrentFile {
   identity: FileIdentity;
-  name: string;
+  file: string;
   gz: boolean;
   /** Plain file: the held descriptor. */
-  handle: FileHandle | null;
-  /** Gzipped file: the decompressed stream. */
+  fd: number | null;
+  /** Gzipped file: its decompressed stream. */
   gzip: GzipReader | null;
   /** Next (uncompressed) offset to read. */
   offset: number;
@@ -176,18 +186,98 @@ function sameInode(a: { dev: number; ino: number }, b: { dev: number; ino: numbe
   return a.dev === b.dev && a.ino === b.ino;
 }
 
-/** The fingerprint of a file whose first `length` bytes are in `head` ('' when no line is complete yet). */
+/** `1`…`999999` without leading zeros (Docker's rotation suffixes). */
+function isRotationIndex(s: string): boolean {
+  if (s.length === 0 || s.length > 6 || s.charCodeAt(0) === 48) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+function sameSnapshot(a: readonly ScanEntry[], b: readonly ScanEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].file !== b[i].file || a[i].ino !== b[i].ino || a[i].dev !== b[i].dev) return false;
+  }
+  return true;
+}
+
+/** The fingerprint of a file whose first `length` bytes are in `head` ('' when no line is complete). */
 function fingerprintOfHead(head: Buffer, length: number): string {
   const n = length < FINGERPRINT_MAX_BYTES ? length : FINGERPRINT_MAX_BYTES;
   const nl = head.subarray(0, n).indexOf(10);
   if (nl < 0 && n < FINGERPRINT_MAX_BYTES) return '';
-  const end = nl < 0 ? n : nl + 1;
-  return createHash('sha256').update(head.subarray(0, end)).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(head.subarray(0, nl < 0 ? n : nl + 1))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Fingerprint of an open plain file (synchronous: a 4 KiB read for ordinary first lines). */
+function headFingerprintSync(fd: number, size: number): string {
+  const want = size < FINGERPRINT_MAX_BYTES ? size : FINGERPRINT_MAX_BYTES;
+  if (want === 0) return '';
+  const head = Buffer.allocUnsafe(want);
+  let got = 0;
+  while (got < want) {
+    const n = fs.readSync(fd, head, got, Math.min(want - got, got === 0 ? 4096 : want - got), got);
+    if (n === 0) break;
+    got += n;
+    if (head.subarray(0, got).indexOf(10) >= 0) break;
+  }
+  return fingerprintOfHead(head, got);
+}
+
+/** Fingerprint of an open .gz file from its decompressed head; '' when it cannot be decompressed. */
+function gzipFingerprintSync(fd: number): string {
+  const input = Buffer.allocUnsafe(GZIP_FINGERPRINT_INPUT_BYTES);
+  let have = 0;
+  let step = 16 * 1024;
+  while (have < input.length) {
+    const n = fs.readSync(fd, input, have, Math.min(step, input.length - have), have);
+    if (n === 0) break;
+    have += n;
+    step *= 2;
+    let out: Buffer;
+    try {
+      // A sync flush decompresses what a truncated input holds instead of failing on it.
+      out = zlib.gunzipSync(input.subarray(0, have), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    } catch {
+      return '';
+    }
+    if (out.indexOf(10) >= 0 || out.length >= FINGERPRINT_MAX_BYTES) return fingerprintOfHead(out, out.length);
+  }
+  return '';
+}
+
+/** The uncompressed size a gzip trailer announces (mod 2^32), 0 if unreadable. */
+function gzipAnnouncedSize(file: string): number {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(file, 'r');
+    const { size } = fs.fstatSync(fd);
+    if (size < 18) return 0;
+    const b = Buffer.alloc(4);
+    fs.readSync(fd, b, 0, 4, size - 4);
+    return b.readUInt32LE(0);
+  } catch {
+    return 0;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+}
+
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buffer, 0, length, position, (err, bytesRead) => (err === null ? resolve(bytesRead) : reject(err)));
+  });
 }
 
 /**
- * Bounded streaming decompression of a rotated `.gz` file: one fd (the read stream's), output
- * pulled chunk by chunk (nothing is decompressed while nobody asks).
+ * Bounded streaming decompression of a rotated `.gz` file from an open descriptor (which it
+ * owns); output is pulled chunk by chunk (nothing is decompressed while nobody asks).
  */
 class GzipReader {
   private readonly source: fs.ReadStream;
@@ -196,20 +286,15 @@ class GzipReader {
   private closed = false;
   /** Decompressed bytes handed back by skip(). */
   private leftover: Buffer | null = null;
-  /** Resolves when the read stream's fd is closed. */
+  /** Resolves once the descriptor is closed. */
   readonly released: Promise<void>;
 
-  constructor(file: string, chunkBytes: number, onOpen: () => void, onClose: () => void) {
-    this.source = fs.createReadStream(file, { highWaterMark: 64 * 1024 });
+  constructor(file: string, fd: number, chunkBytes: number, onClose: () => void) {
+    this.source = fs.createReadStream(file, { fd, start: 0, autoClose: true, highWaterMark: 64 * 1024 });
     this.gunzip = zlib.createGunzip({ chunkSize: chunkBytes });
-    let opened = false;
     this.released = new Promise((resolve) => {
-      this.source.once('open', () => {
-        opened = true;
-        onOpen();
-      });
       this.source.once('close', () => {
-        if (opened) onClose();
+        onClose();
         resolve();
       });
     });
@@ -244,10 +329,11 @@ class GzipReader {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return this.released;
-    this.closed = true;
-    this.source.destroy();
-    this.gunzip.destroy();
+    if (!this.closed) {
+      this.closed = true;
+      this.gunzip.destroy();
+      this.source.destroy();
+    }
     await this.released;
   }
 }
@@ -262,28 +348,28 @@ export class JsonFileTailer {
   private readonly pollMs: number;
   private readonly buffer: Buffer;
 
-  /** Where to (re)start: the saved position, then the position of the last line delivered. */
+  /** Where to (re)start: the saved position, then where reading began, then the last line's position. */
   private restartFrom: FilePosition | null;
   private startAtEnd: boolean;
   private parser: JsonFileParser;
   private current: CurrentFile | null = null;
-  /** Files newer than current, oldest first. */
+  /** Files newer than the current one, oldest first. */
   private newer: KnownFile[] = [];
   /** Where a pending partial line that began in an earlier file began (see parser.nextFile). */
   private carryPosition: FilePosition | null = null;
-  /** Fingerprints of scanned files by `dev:ino:gz`, with the size they were computed at. */
-  private fingerprints = new Map<string, { size: number; fingerprint: string }>();
+  /** Fingerprints computed for the last snapshot, by `dev:ino:gz`. */
+  private readonly fingerprints = new Map<string, string>();
 
   private started = false;
   private closed = false;
   private paused = false;
   private done: Promise<void> = Promise.resolve();
-  /** A change (watch event, resume, close) arrived since the last read started. */
+  /** Something happened (watch event, resume, close) since the last read started. */
   private changed = false;
-  /** A rename/create/delete in the directory since the last scan. */
+  /** A name in the directory changed since the chain was last refreshed. */
   private namesChanged = false;
   private wake: (() => void) | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
+  private timer: NodeJS.Timeout | null = null;
   private watcher: fs.FSWatcher | null = null;
   private watchFailedReported = false;
   private lastFingerprintCheck = 0;
@@ -342,7 +428,7 @@ export class JsonFileTailer {
 
   /**
    * The container stopped: its pending partial lines are complete. They are emitted once the
-   * tailer has read to the end of the active file (lines written before the stop come first).
+   * tailer has read to the end of the active file (what was written before the stop comes first).
    */
   containerStopped(): void {
     this.stopRequested = true;
@@ -353,11 +439,11 @@ export class JsonFileTailer {
   async close(): Promise<void> {
     if (this.closed) return this.done;
     this.closed = true;
-    this.signal();
     if (this.watcher !== null) {
       this.watcher.close();
       this.watcher = null;
     }
+    this.signal();
     await this.done;
     await this.releaseCurrent();
   }
@@ -373,32 +459,28 @@ export class JsonFileTailer {
           if (!(await this.begin())) await this.waitForChange();
           continue;
         }
+        // Renames are followed even while paused: knowing every file that came after the current
+        // one is what makes a later loss exact (named, with its size) rather than possible.
+        if (this.namesChanged) {
+          this.namesChanged = false;
+          this.refreshChain();
+        }
         if (this.paused) {
           await this.waitForChange();
           continue;
         }
-        if (this.namesChanged) {
-          this.namesChanged = false;
-          await this.refreshChain();
-        }
         this.changed = false;
         const n = await this.readChunk(this.current);
         if (this.closed) break;
-        if (n > 0) continue;
-        await this.atEnd(this.current);
+        if (n === 0) await this.atEnd(this.current);
       } catch (err) {
         if (this.closed) break;
-        this.reportError(`reading ${this.current?.name ?? this.logPath} failed; restarting from the last delivered line`, err);
-        try {
-          await this.restart();
-        } catch {
-          // restart() only closes files; nothing more can be done about a failing close.
-        }
+        this.reportError(`reading ${this.current?.file ?? this.logPath} failed; restarting from the last delivered line`, err);
+        await this.restart();
         await this.sleep(this.pollMs);
       }
     }
-    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-    this.pollTimer = null;
+    this.clearTimer();
   }
 
   /** Reads and delivers one chunk of the current file; returns the bytes read (0: at its end). */
@@ -412,26 +494,26 @@ export class JsonFileTailer {
       } catch (err) {
         // A damaged archive: what it still holds is lost; go on with the next file.
         await this.closeFile(cur);
-        const announced = await this.gzipAnnouncedSize(cur.name);
+        const announced = gzipAnnouncedSize(cur.file);
         this.sink.lost({
           bytes: announced > cur.offset ? announced - cur.offset : 0,
           reason: 'compressed_unreadable',
           certain: true,
-          file: cur.name,
-          detail: `${cur.name} cannot be decompressed past byte ${cur.offset} (${errorMessage(err)}); the rest of it is lost`,
+          file: cur.file,
+          detail: `${cur.file} cannot be decompressed past byte ${cur.offset} (${errorMessage(err)}); the rest of it is lost`,
         });
         return 0;
       }
       if (next === null) return 0;
       chunk = next;
     } else {
-      const { bytesRead } = await (cur.handle as FileHandle).read(this.buffer, 0, this.chunkBytes, cur.offset);
-      if (bytesRead === 0) return 0;
-      chunk = this.buffer.subarray(0, bytesRead);
+      if (cur.fd === null) return 0;
+      const n = await readAt(cur.fd, this.buffer, this.chunkBytes, cur.offset);
+      if (n === 0) return 0;
+      chunk = this.buffer.subarray(0, n);
     }
     if (this.closed || cur !== this.current) return chunk.length;
-    if (cur.identity.fingerprint === '') await this.completeFingerprint(cur, chunk);
-    if (this.closed || cur !== this.current) return chunk.length;
+    if (cur.identity.fingerprint === '') this.completeFingerprint(cur, chunk);
     cur.offset += chunk.length;
     this.parser.push(chunk);
     this.sink.batchEnd();
@@ -444,9 +526,14 @@ export class JsonFileTailer {
       if (!(await this.advance())) await this.waitForChange();
       return;
     }
-    const st = await statOrNull(this.logPath);
-    if (st !== null && sameInode(st, cur.identity)) {
-      if (st.size < cur.offset || (await this.fingerprintChanged(cur, st.size))) {
+    const st = fs.statSync(this.logPath, { throwIfNoEntry: false });
+    if (st === undefined) {
+      // Between Docker's rename and create, or the container is gone: wait and look again.
+      await this.waitForChange();
+      return;
+    }
+    if (sameInode(st, cur.identity)) {
+      if (st.size < cur.offset || this.fingerprintChanged(cur, st.size)) {
         this.truncated(cur);
         return;
       }
@@ -459,20 +546,15 @@ export class JsonFileTailer {
       await this.waitForChange();
       return;
     }
-    if (st === null) {
-      // Between Docker's rename and create, or the container is gone: wait and look again.
-      await this.waitForChange();
-      return;
-    }
     // The path names another file: Docker closed this one before renaming it, so one more read
     // to its end gets everything it will ever hold.
     cur.rotated = true;
-    await this.refreshChain();
+    this.refreshChain();
   }
 
   /** Moves to the next newer file; false when there is none yet (wait and retry). */
   private async advance(): Promise<boolean> {
-    await this.refreshChain();
+    this.refreshChain();
     for (;;) {
       const next = this.newer[0];
       if (next === undefined) return false;
@@ -482,23 +564,24 @@ export class JsonFileTailer {
           bytes: 0,
           reason: 'rotated_before_read',
           certain: false,
-          file: next.name,
-          detail: `every known file was rotated away while ${this.current?.name ?? 'the log'} was read: files between it and ${next.name} may have come and gone unseen`,
+          file: next.file,
+          detail:
+            `every file known to follow ${this.current?.file ?? 'the current file'} was rotated away while it was read ` +
+            `(more than max-file-1 rotations between two looks): files between it and ${next.file} may have come and gone unseen`,
         });
       }
       const opened = await this.openKnown(next);
+      this.newer.shift();
       if (opened === null) {
-        this.newer.shift();
         this.sink.lost({
           bytes: next.size,
           reason: 'rotated_before_read',
           certain: true,
-          file: next.name,
-          detail: `${next.name} was rotated away (deleted) before it could be read: at least ${next.size} bytes of log lost`,
+          file: next.file,
+          detail: `${next.file} was rotated away (deleted) before it could be read: at least ${next.size} ${next.gz ? 'compressed ' : ''}bytes of log lost`,
         });
         continue;
       }
-      this.newer.shift();
       await this.switchTo(opened);
       return true;
     }
@@ -507,32 +590,34 @@ export class JsonFileTailer {
   /** Hands the parser over to the next file and releases the previous one. */
   private async switchTo(next: CurrentFile): Promise<void> {
     const previous = this.current;
-    if (previous !== null && this.parser.hasPendingLine) {
-      const r = this.parser.resumeOffset;
-      if (r >= 0) this.carryPosition = { file: previous.identity, offset: r };
-    }
+    if (previous !== null) this.notePendingStart(previous);
     this.parser.nextFile();
     this.current = next;
     if (previous !== null) await this.closeFile(previous);
   }
 
-  /** Truncated in place (max-file=1): restart the same inode at 0. */
+  /** Before the parser moves on to another file: where its pending partial line (if any) began. */
+  private notePendingStart(from: CurrentFile): void {
+    if (!this.parser.hasPendingLine) return;
+    const r = this.parser.resumeOffset;
+    if (r >= 0) this.carryPosition = { file: from.identity, offset: r };
+  }
+
+  /** Truncated in place (max-file=1): the same inode is read again from 0. */
   private truncated(cur: CurrentFile): void {
     this.sink.lost({
       bytes: 0,
       reason: 'rotated_before_read',
       certain: false,
-      file: cur.name,
-      detail: `${cur.name} was truncated in place (max-file=1 rotation) after ${cur.offset} bytes were read; lines written between the last read and the truncation, if any, are lost`,
+      file: cur.file,
+      detail:
+        `${cur.file} was truncated in place (max-file=1 rotation) after ${cur.offset} bytes were read; ` +
+        'lines written between the last read and the truncation, if any, are lost (use max-file >= 2 to avoid this)',
     });
-    if (this.parser.hasPendingLine) {
-      const r = this.parser.resumeOffset;
-      if (r >= 0) this.carryPosition = { file: cur.identity, offset: r };
-    }
+    this.notePendingStart(cur);
     this.parser.nextFile();
     cur.identity = { dev: cur.identity.dev, ino: cur.identity.ino, fingerprint: '' };
     cur.offset = 0;
-    this.fingerprints.clear();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -541,19 +626,17 @@ export class JsonFileTailer {
 
   /** Finds where to start reading; false when there is no file yet. */
   private async begin(): Promise<boolean> {
-    const entries = await this.scan();
+    const entries = this.scan();
     const position = this.restartFrom;
     const atEnd = this.startAtEnd;
+    // A file that only appears later holds nothing but new lines: read it from its start.
     this.startAtEnd = false;
     if (position !== null) {
       for (let k = entries.length - 1; k >= 0; k--) {
-        const e = entries[k];
-        if (!(await this.matches(position.file, e))) continue;
-        const opened = await this.openEntry(e, position.file, position.offset);
+        if (!this.matches(position.file, entries[k])) continue;
+        const opened = await this.openEntry(entries[k], position.file, position.offset);
         if (opened === null) continue;
-        this.parser = this.newParser(position.offset);
-        this.current = opened;
-        this.newer = await this.knownFiles(entries.slice(k + 1), false);
+        this.startReading(opened, position.offset, entries.slice(k + 1));
         return true;
       }
       if (entries.length === 0) {
@@ -564,7 +647,7 @@ export class JsonFileTailer {
             reason: 'file_gone',
             certain: false,
             file: this.logPath,
-            detail: `no log file at ${this.logPath} (container removed?); lines after the saved position, if any, are lost; waiting for the file to appear`,
+            detail: `there is no log file at ${this.logPath} (container removed?); lines after the saved position, if any, are lost; waiting for the file to appear`,
           });
         }
         return false;
@@ -574,25 +657,32 @@ export class JsonFileTailer {
         reason: 'file_gone',
         certain: false,
         file: this.logPath,
-        detail: `the file of the saved position (offset ${position.offset}) is no longer among ${this.base}, ${this.base}.N, ${this.base}.N.gz: it was rotated away; lines after the saved offset, if any, are lost; reading from the oldest retained file`,
+        detail:
+          `the file of the saved position (offset ${position.offset}) is no longer among ${this.base}, ${this.base}.N and ${this.base}.N.gz: ` +
+          'it was rotated away; lines after the saved offset, if any, are lost; reading from the oldest retained file',
       });
       this.restartFrom = null;
     }
-    // startAtEnd: after the newest file's last line (the active file, or `.1` if caught between
-    // Docker's rename and create). Otherwise everything retained, oldest first.
+    // startAtEnd: after the last line of the newest file (the active one, or `.1` when caught
+    // between Docker's rename and create). Otherwise everything retained, oldest first.
     for (let k = atEnd ? entries.length - 1 : 0; k < entries.length; k++) {
       const e = entries[k];
-      const startOffset = atEnd && !e.gz ? await this.afterLastNewline(e) : 0;
-      const opened = await this.openEntry(e, null, startOffset);
+      const opened = await this.openEntry(e, null, 0);
       if (opened === null) continue;
-      this.parser = this.newParser(startOffset);
-      this.current = opened;
-      this.newer = await this.knownFiles(entries.slice(k + 1), false);
+      if (atEnd && opened.fd !== null) opened.offset = await this.afterLastNewline(opened.fd);
+      this.startReading(opened, opened.offset, entries.slice(k + 1));
       // An error before the first line restarts here, not at the (moved) end or the beginning.
-      this.restartFrom = { file: opened.identity, offset: startOffset };
+      this.restartFrom = { file: opened.identity, offset: opened.offset };
       return true;
     }
     return false;
+  }
+
+  private startReading(opened: CurrentFile, offset: number, newer: readonly ScanEntry[]): void {
+    this.parser = this.newParser(offset);
+    this.current = opened;
+    this.newer = this.knownFiles(newer, false);
+    this.carryPosition = null;
   }
 
   /** After an unexpected error: drop everything and start again from the last delivered line. */
@@ -600,9 +690,8 @@ export class JsonFileTailer {
     await this.releaseCurrent();
     this.newer = [];
     this.carryPosition = null;
-    this.fingerprints.clear();
-    this.parser = this.newParser(0);
     this.startAtEnd = false;
+    this.parser = this.newParser(0);
   }
 
   private newParser(startOffset: number): JsonFileParser {
@@ -617,7 +706,8 @@ export class JsonFileTailer {
 
   private deliver(l: FileLine): void {
     const cur = this.current as CurrentFile;
-    const position: FilePosition = l.resumeOffset >= 0 || this.carryPosition === null ? { file: cur.identity, offset: l.resumeOffset < 0 ? 0 : l.resumeOffset } : this.carryPosition;
+    const position: FilePosition =
+      l.resumeOffset >= 0 ? { file: cur.identity, offset: l.resumeOffset } : (this.carryPosition ?? { file: cur.identity, offset: 0 });
     this.restartFrom = position;
     this.inMalformedRun = false;
     this.sink.line(l, position);
@@ -626,19 +716,35 @@ export class JsonFileTailer {
   private malformed(offset: number, reason: string): void {
     if (this.inMalformedRun) return;
     this.inMalformedRun = true;
-    const name = this.current?.name ?? this.logPath;
-    this.sink.error(new ReceiverError('STREAM_FAILED', `${name}: line at byte ${offset} is not a json-file log entry (${reason}); following bad lines are skipped silently until a good one`));
+    const file = this.current?.file ?? this.logPath;
+    this.sink.error(
+      new ReceiverError('STREAM_FAILED', `${file}: the line at byte ${offset} is not a json-file log entry (${reason}); further bad lines are skipped without a report until a good one`),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
   // Files
   // -------------------------------------------------------------------------------------------
 
-  /** The log's files, oldest first: `.N(.gz)` … `.1(.gz)`, then the active one. */
-  private async scan(): Promise<ScanEntry[]> {
+  /** A consistent snapshot of the log's files, oldest first: `.N(.gz)` … `.1(.gz)`, the active one. */
+  private scan(): ScanEntry[] {
+    let previous = this.scanOnce();
+    for (let attempt = 1; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
+      const next = this.scanOnce();
+      const stable = sameSnapshot(previous, next);
+      previous = next;
+      if (stable) break;
+    }
+    // Fingerprints are only reused within one look: a deleted file's inode number is soon given
+    // to a new file, which a longer-lived cache would take for the old one.
+    this.fingerprints.clear();
+    return previous;
+  }
+
+  private scanOnce(): ScanEntry[] {
     let names: string[];
     try {
-      names = await fsp.readdir(this.dir);
+      names = fs.readdirSync(this.dir);
     } catch (err) {
       if (isCode(err, 'ENOENT', 'ENOTDIR')) return [];
       throw err;
@@ -648,164 +754,142 @@ export class JsonFileTailer {
     for (const name of names) {
       let index: number;
       let gz = false;
-      if (name === this.base) index = 0;
-      else if (name.startsWith(prefix)) {
+      if (name === this.base) {
+        index = 0;
+      } else if (name.startsWith(prefix)) {
         let rest = name.slice(prefix.length);
         if (rest.endsWith('.gz')) {
           gz = true;
           rest = rest.slice(0, -3);
         }
-        if (!/^[1-9][0-9]{0,5}$/.test(rest)) continue;
+        if (!isRotationIndex(rest)) continue;
         index = Number(rest);
-      } else continue;
+      } else {
+        continue;
+      }
       const seen = byIndex.get(index);
       // While `.1` is being compressed both `.1` and a partial `.1.gz` exist: take the plain one.
       if (seen === undefined || (seen.gz && !gz)) byIndex.set(index, { name, gz });
     }
     const entries: ScanEntry[] = [];
     for (const [index, { name, gz }] of byIndex) {
-      const st = await statOrNull(path.join(this.dir, name));
-      if (st === null || !st.isFile()) continue;
-      entries.push({ name, index, gz, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs });
+      const file = path.join(this.dir, name);
+      const st = fs.statSync(file, { throwIfNoEntry: false });
+      if (st === undefined || !st.isFile()) continue;
+      entries.push({ file, index, gz, dev: st.dev, ino: st.ino, size: st.size });
     }
     entries.sort((a, b) => b.index - a.index);
-    const live = new Set(entries.map((e) => `${e.dev}:${e.ino}:${e.gz}`));
-    for (const key of this.fingerprints.keys()) if (!live.has(key)) this.fingerprints.delete(key);
     return entries;
   }
 
-  /** Whether a scanned file is the file with identity `id` (possibly gzipped since). */
-  private async matches(id: FileIdentity, e: ScanEntry): Promise<boolean> {
+  /** Whether a snapshot entry is the file with identity `id` (possibly gzipped since). */
+  private matches(id: FileIdentity, e: ScanEntry): boolean {
     if (!e.gz) {
       if (!sameInode(id, e)) return false;
-      if (id.fingerprint === '') return true;
-      return (await this.fingerprintOf(e)) === id.fingerprint;
+      return id.fingerprint === '' || this.fingerprintOf(e) === id.fingerprint;
     }
-    if (id.fingerprint === '') return false;
-    return (await this.fingerprintOf(e)) === id.fingerprint;
+    // A .gz whose head could not be decompressed is only known by its own inode.
+    if (id.fingerprint === '') return sameInode(id, e);
+    return this.fingerprintOf(e) === id.fingerprint;
   }
 
-  /** Fingerprint of a scanned file ('' if it has no complete line yet); cached. */
-  private async fingerprintOf(e: ScanEntry): Promise<string> {
+  /** Fingerprint of a snapshot entry ('' if it has no complete line or cannot be read). */
+  private fingerprintOf(e: ScanEntry): string {
     const key = `${e.dev}:${e.ino}:${e.gz}`;
     const cached = this.fingerprints.get(key);
-    if (cached !== undefined && cached.fingerprint !== '' && cached.size <= e.size) return cached.fingerprint;
+    if (cached !== undefined) return cached;
+    const fd = this.openByInode(e);
     let fingerprint = '';
-    try {
-      fingerprint = e.gz ? await this.gzipFingerprint(path.join(this.dir, e.name)) : await this.plainFingerprint(path.join(this.dir, e.name), e);
-    } catch (err) {
-      if (!isCode(err, 'ENOENT')) throw err;
+    if (fd !== null) {
+      try {
+        fingerprint = e.gz ? gzipFingerprintSync(fd) : headFingerprintSync(fd, fs.fstatSync(fd).size);
+      } finally {
+        this.closeFd(fd);
+      }
     }
-    this.fingerprints.set(key, { size: e.size, fingerprint });
+    this.fingerprints.set(key, fingerprint);
     return fingerprint;
   }
 
-  private async plainFingerprint(file: string, expect: { dev: number; ino: number }): Promise<string> {
-    const handle = await this.open(file);
-    try {
-      const st = await handle.stat();
-      if (!sameInode(st, expect)) return '';
-      return await headFingerprint(handle, st.size);
-    } finally {
-      await this.closeHandle(handle);
-    }
-  }
-
-  private async gzipFingerprint(file: string): Promise<string> {
-    const reader = new GzipReader(file, 16 * 1024, () => this.countFd(1), () => this.countFd(-1));
-    try {
-      const parts: Buffer[] = [];
-      let length = 0;
-      while (length < FINGERPRINT_MAX_BYTES) {
-        const chunk = await reader.next();
-        if (chunk === null) break;
-        parts.push(chunk);
-        length += chunk.length;
-        if (chunk.indexOf(10) >= 0) break;
+  /**
+   * Opens the file of a snapshot entry, checking that the name still leads to that inode (files
+   * can only be opened by name, and a rotation may move it); null when it is gone.
+   */
+  private openByInode(e: ScanEntry): number | null {
+    let file: string | null = e.file;
+    for (let attempt = 0; attempt < LOOKUP_ATTEMPTS && file !== null; attempt++) {
+      const fd = this.openSyncIfExists(file);
+      if (fd !== null) {
+        if (sameInode(fs.fstatSync(fd), e)) return fd;
+        this.closeFd(fd);
       }
-      const head = Buffer.concat(parts);
-      return fingerprintOfHead(head, head.length);
-    } catch {
-      return '';
-    } finally {
-      await reader.close();
+      const moved = this.scanOnce().find((x) => x.gz === e.gz && sameInode(x, e));
+      file = moved === undefined ? null : moved.file;
     }
+    return null;
   }
 
   /** The current file's fingerprint once it has a complete line (before its lines are delivered). */
-  private async completeFingerprint(cur: CurrentFile, chunk: Buffer): Promise<void> {
-    if (cur.offset === 0) {
-      cur.identity = { dev: cur.identity.dev, ino: cur.identity.ino, fingerprint: fingerprintOfHead(chunk, chunk.length) };
-      return;
-    }
-    if (cur.handle !== null) {
-      const st = await cur.handle.stat();
-      cur.identity = { dev: cur.identity.dev, ino: cur.identity.ino, fingerprint: await headFingerprint(cur.handle, st.size) };
-    }
+  private completeFingerprint(cur: CurrentFile, chunk: Buffer): void {
+    let fingerprint = '';
+    if (cur.offset === 0) fingerprint = fingerprintOfHead(chunk, chunk.length);
+    else if (cur.fd !== null) fingerprint = headFingerprintSync(cur.fd, fs.fstatSync(cur.fd).size);
+    if (fingerprint !== '') cur.identity = { dev: cur.identity.dev, ino: cur.identity.ino, fingerprint };
   }
 
-  /** At most once per poll interval: has the current (active) file been rewritten from the start? */
-  private async fingerprintChanged(cur: CurrentFile, size: number): Promise<boolean> {
+  /** At most once per poll interval while idle: was the active file rewritten from its start? */
+  private fingerprintChanged(cur: CurrentFile, size: number): boolean {
     const now = Date.now();
-    if (now - this.lastFingerprintCheck < this.pollMs || cur.handle === null || cur.identity.fingerprint === '') return false;
+    if (now - this.lastFingerprintCheck < this.pollMs || cur.fd === null || cur.identity.fingerprint === '') return false;
     this.lastFingerprintCheck = now;
-    const fingerprint = await headFingerprint(cur.handle, size);
-    return fingerprint !== cur.identity.fingerprint;
+    const fingerprint = headFingerprintSync(cur.fd, size);
+    return fingerprint !== '' && fingerprint !== cur.identity.fingerprint;
   }
 
-  /** Re-scans and updates the chain of newer files (see the header). */
-  private async refreshChain(): Promise<void> {
+  /** Refreshes the chain of files newer than the current one (see the header). */
+  private refreshChain(): void {
     const cur = this.current;
     if (cur === null) return;
-    const entries = await this.scan();
-    const chain: FileIdentity[] = [cur.identity, ...this.newer.map((k) => k.identity)];
+    const entries = this.scan();
+    const chain: FileIdentity[] = [cur.identity];
+    for (const k of this.newer) chain.push(k.identity);
     for (let i = chain.length - 1; i >= 0; i--) {
       for (let j = entries.length - 1; j >= 0; j--) {
-        if (!(await this.matches(chain[i], entries[j]))) continue;
+        const e = entries[j];
+        if (!this.matches(chain[i], e)) continue;
         if (i > 0) {
           const k = this.newer[i - 1];
-          const e = entries[j];
-          k.name = path.join(this.dir, e.name);
+          k.file = e.file;
           k.gz = e.gz;
-          if (!e.gz) {
-            k.size = Math.max(k.size, e.size);
-            // A file first seen without a complete line gets its fingerprint now, so that it is
-            // still recognised once gzipped.
-            if (k.identity.fingerprint === '') k.identity = { dev: k.identity.dev, ino: k.identity.ino, fingerprint: await this.fingerprintOf(e) };
-          }
+          k.size = e.gz ? e.size : Math.max(k.size, e.size);
+          // A file first seen without a complete line is fingerprinted now, so that it is still
+          // recognised once gzipped.
+          if (k.identity.fingerprint === '' && !e.gz) k.identity = { dev: e.dev, ino: e.ino, fingerprint: this.fingerprintOf(e) };
         }
-        this.newer = this.newer.slice(0, i).concat(await this.knownFiles(entries.slice(j + 1), false));
+        this.newer = this.newer.slice(0, i).concat(this.knownFiles(entries.slice(j + 1), false));
         return;
       }
     }
-    // None of the known files is there any more: everything now on disk is newer.
-    this.newer = this.newer.concat(await this.knownFiles(entries, true));
+    // None of the known files is there any more: all that is on disk now came after them.
+    this.newer = this.newer.concat(this.knownFiles(entries, true));
   }
 
-  /** Scanned files as chain members (`gap`: files may be missing before the first one). */
-  private async knownFiles(entries: readonly ScanEntry[], gap: boolean): Promise<KnownFile[]> {
-    const out: KnownFile[] = [];
-    for (const e of entries) {
-      out.push({ identity: { dev: e.dev, ino: e.ino, fingerprint: await this.fingerprintOf(e) }, gz: e.gz, name: path.join(this.dir, e.name), size: e.size, gapBefore: gap && out.length === 0 });
-    }
-    return out;
+  /** Snapshot entries as chain members (`gap`: files may be missing before the first one). */
+  private knownFiles(entries: readonly ScanEntry[], gap: boolean): KnownFile[] {
+    return entries.map((e, i) => ({
+      identity: { dev: e.dev, ino: e.ino, fingerprint: this.fingerprintOf(e) },
+      gz: e.gz,
+      file: e.file,
+      size: e.size,
+      gapBefore: gap && i === 0,
+    }));
   }
 
   /** Opens a known newer file wherever it is now; null when it is gone. */
   private async openKnown(k: KnownFile): Promise<CurrentFile | null> {
-    for (let attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
-      const entries = await this.scan();
-      let found: ScanEntry | null = null;
-      for (const e of entries) {
-        if (await this.matches(k.identity, e)) {
-          found = e;
-          break;
-        }
-      }
-      if (found === null) {
-        // A provisional identity (no complete line when seen) cannot follow its file into a .gz.
-        return null;
-      }
+    for (let attempt = 0; attempt < LOOKUP_ATTEMPTS; attempt++) {
+      const found = this.scan().find((e) => this.matches(k.identity, e));
+      if (found === undefined) return null;
       const opened = await this.openEntry(found, k.identity.fingerprint === '' ? null : k.identity, 0);
       if (opened !== null) return opened;
     }
@@ -813,119 +897,70 @@ export class JsonFileTailer {
   }
 
   /**
-   * Opens a scanned file for reading from `offset`; null if it was renamed or removed meanwhile
-   * (the caller scans again). `identity` is kept for positions when given.
+   * Opens a snapshot entry for reading from `offset`; null if it was moved or removed meanwhile
+   * (the caller looks again). `identity`, when given, is what positions will name.
    */
   private async openEntry(e: ScanEntry, identity: FileIdentity | null, offset: number): Promise<CurrentFile | null> {
-    const name = path.join(this.dir, e.name);
+    const fd = this.openByInode(e);
+    if (fd === null) return null;
     if (e.gz) {
-      const gzip = new GzipReader(name, this.chunkBytes, () => this.countFd(1), () => this.countFd(-1));
-      const cur: CurrentFile = {
-        identity: identity ?? { dev: e.dev, ino: e.ino, fingerprint: await this.fingerprintOf(e) },
-        name,
-        gz: true,
-        handle: null,
-        gzip,
-        offset,
-        rotated: true,
-      };
+      const fingerprint = identity?.fingerprint ?? gzipFingerprintSync(fd);
+      const gzip = new GzipReader(e.file, fd, this.chunkBytes, () => this.countFd(-1));
       try {
         await gzip.skip(offset);
       } catch (err) {
         await gzip.close();
-        const announced = await this.gzipAnnouncedSize(name);
+        const announced = gzipAnnouncedSize(e.file);
         this.sink.lost({
           bytes: announced > offset ? announced - offset : 0,
           reason: 'compressed_unreadable',
           certain: true,
-          file: name,
-          detail: `${name} cannot be decompressed (${errorMessage(err)}); its lines are lost`,
+          file: e.file,
+          detail: `${e.file} cannot be decompressed (${errorMessage(err)}); the lines it holds after byte ${offset} are lost`,
         });
         return null;
       }
-      return cur;
+      return { identity: identity ?? { dev: e.dev, ino: e.ino, fingerprint }, file: e.file, gz: true, fd: null, gzip, offset, rotated: true };
     }
-    let handle: FileHandle;
+    const size = fs.fstatSync(fd).size;
+    if (size < offset) {
+      this.closeFd(fd);
+      return null;
+    }
+    const fingerprint = identity?.fingerprint ?? headFingerprintSync(fd, size);
+    return { identity: identity ?? { dev: e.dev, ino: e.ino, fingerprint }, file: e.file, gz: false, fd, gzip: null, offset, rotated: false };
+  }
+
+  /** startAtEnd: the offset after the file's last complete line. */
+  private async afterLastNewline(fd: number): Promise<number> {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(Math.min(64 * 1024, Math.max(size, 1)));
+    let end = size;
+    while (end > 0 && size - end < START_AT_END_SCAN_BYTES) {
+      const start = Math.max(0, end - buf.length);
+      const n = await readAt(fd, buf, end - start, start);
+      const nl = buf.subarray(0, n).lastIndexOf(10);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    // No line end: the file holds one unfinished line (start before it) or a monster (skip it).
+    return end === 0 ? 0 : size;
+  }
+
+  private openSyncIfExists(file: string): number | null {
     try {
-      handle = await this.open(name);
+      const fd = fs.openSync(file, 'r');
+      this.countFd(1);
+      return fd;
     } catch (err) {
       if (isCode(err, 'ENOENT')) return null;
       throw err;
     }
-    const st = await handle.stat();
-    if (!sameInode(st, e) || st.size < offset) {
-      await this.closeHandle(handle);
-      return null;
-    }
-    let fingerprint = identity?.fingerprint ?? '';
-    if (fingerprint === '' && offset > 0) fingerprint = await headFingerprint(handle, st.size);
-    return {
-      identity: identity ?? { dev: st.dev, ino: st.ino, fingerprint },
-      name,
-      gz: false,
-      handle,
-      gzip: null,
-      offset,
-      rotated: false,
-    };
   }
 
-  /** startAtEnd: the offset after the file's last complete line. */
-  private async afterLastNewline(e: ScanEntry): Promise<number> {
-    let handle: FileHandle;
-    try {
-      handle = await this.open(path.join(this.dir, e.name));
-    } catch (err) {
-      if (isCode(err, 'ENOENT')) return 0;
-      throw err;
-    }
-    try {
-      const { size } = await handle.stat();
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      let end = size;
-      while (end > 0 && size - end < START_AT_END_SCAN_BYTES) {
-        const start = Math.max(0, end - buf.length);
-        const { bytesRead } = await handle.read(buf, 0, end - start, start);
-        const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
-        if (nl >= 0) return start + nl + 1;
-        end = start;
-      }
-      return end === 0 ? 0 : size;
-    } finally {
-      await this.closeHandle(handle);
-    }
-  }
-
-  /** The uncompressed size a gzip trailer announces (mod 2^32), 0 if unreadable. */
-  private async gzipAnnouncedSize(file: string): Promise<number> {
-    try {
-      const handle = await this.open(file);
-      try {
-        const { size } = await handle.stat();
-        if (size < 18) return 0;
-        const b = Buffer.alloc(4);
-        await handle.read(b, 0, 4, size - 4);
-        return b.readUInt32LE(0);
-      } finally {
-        await this.closeHandle(handle);
-      }
-    } catch {
-      return 0;
-    }
-  }
-
-  private async open(file: string): Promise<FileHandle> {
-    const handle = await fsp.open(file, 'r');
-    this.countFd(1);
-    return handle;
-  }
-
-  private async closeHandle(handle: FileHandle): Promise<void> {
-    try {
-      await handle.close();
-    } finally {
-      this.countFd(-1);
-    }
+  private closeFd(fd: number): void {
+    this.countFd(-1);
+    fs.closeSync(fd);
   }
 
   private countFd(delta: number): void {
@@ -934,10 +969,14 @@ export class JsonFileTailer {
   }
 
   private async closeFile(f: CurrentFile): Promise<void> {
-    if (f.handle !== null) {
-      const h = f.handle;
-      f.handle = null;
-      await this.closeHandle(h).catch(() => undefined);
+    if (f.fd !== null) {
+      const fd = f.fd;
+      f.fd = null;
+      try {
+        this.closeFd(fd);
+      } catch {
+        // Nothing more can be done about a descriptor that will not close.
+      }
     }
     if (f.gzip !== null) {
       const g = f.gzip;
@@ -972,10 +1011,14 @@ export class JsonFileTailer {
       });
       this.watcher = watcher;
     } catch (err) {
-      if (isCode(err, 'ENOENT')) return; // not there yet: retried at each poll
+      if (isCode(err, 'ENOENT')) return; // not there yet: tried again at each wait
       if (!this.watchFailedReported) {
         this.watchFailedReported = true;
-        this.reportError(`cannot watch ${this.dir} (inotify limits? see fs.inotify.max_user_watches); polling every ${this.pollMs} ms instead`, err);
+        this.reportError(
+          `cannot watch ${this.dir} (inotify limits? see fs.inotify.max_user_instances and max_user_watches); ` +
+            `polling every ${this.pollMs} ms until a watch can be set`,
+          err,
+        );
       }
     }
   }
@@ -989,6 +1032,11 @@ export class JsonFileTailer {
     }
   }
 
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
   /** Until something changes: a watch event, the fallback poll, resume() or close(). */
   private waitForChange(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -998,36 +1046,36 @@ export class JsonFileTailer {
     }
     if (this.watcher === null) this.startWatching();
     return new Promise((resolve) => {
-      const done = (): void => {
-        if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-        this.pollTimer = null;
-        this.wake = null;
+      this.wake = () => {
+        this.clearTimer();
         this.changed = false;
         resolve();
       };
-      this.wake = done;
-      // While paused only resume() or close() wake the loop (no reads are wanted before that).
-      if (!this.paused) {
-        this.pollTimer = setTimeout(() => {
-          // Without a watch, renames are only seen by looking.
-          if (this.watcher === null) this.namesChanged = true;
-          done();
-        }, this.pollMs);
-      }
+      // While paused only resume() or close() end the wait (no reads are wanted before that),
+      // but renames are still looked at now and then.
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        // Without a watch, renames are only seen by looking.
+        if (this.watcher === null) this.namesChanged = true;
+        const wake = this.wake;
+        this.wake = null;
+        if (wake !== null) wake();
+      }, this.pollMs);
     });
   }
 
   private sleep(ms: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = (): void => {
-        if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-        this.pollTimer = null;
-        this.wake = null;
+      this.wake = () => {
+        this.clearTimer();
         resolve();
       };
-      this.wake = done;
-      this.pollTimer = setTimeout(done, ms);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.wake = null;
+        resolve();
+      }, ms);
     });
   }
 
@@ -1035,30 +1083,3 @@ export class JsonFileTailer {
     this.sink.error(new ReceiverError('STREAM_FAILED', `${message}: ${errorMessage(cause)}`, { cause, transient: true }));
   }
 }
-
-async function statOrNull(file: string): Promise<fs.Stats | null> {
-  try {
-    return await fsp.stat(file);
-  } catch (err) {
-    if (isCode(err, 'ENOENT', 'ENOTDIR')) return null;
-    throw err;
-  }
-}
-
-/** Fingerprint of an open plain file from its head. */
-async function headFingerprint(handle: FileHandle, size: number): Promise<string> {
-  const want = Math.min(size, FINGERPRINT_MAX_BYTES);
-  if (want === 0) return '';
-  const head = Buffer.allocUnsafe(want);
-  let got = 0;
-  // Most first lines are short: read 4 KiB first, the rest only when no newline is there.
-  while (got < want) {
-    const n = Math.min(want - got, got === 0 ? 4096 : want - got);
-    const { bytesRead } = await handle.read(head, got, n, got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-    if (head.subarray(0, got).indexOf(10) >= 0) break;
-  }
-  return fingerprintOfHead(head, got);
-}
-

@@ -3,6 +3,7 @@
  * real engine and a sink inside the test, with a config written as YAML the
  * way a user would write it.
  */
+import YAML from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { Service } from '../../src/service.js';
 import { createLogger } from '../../src/util/logger.js';
@@ -25,10 +26,27 @@ export interface TestServiceOptions {
   metricsPipeline?: boolean;
 }
 
-export function testConfigYaml(options: TestServiceOptions): string {
-  const receiverLines = Object.entries({ start_at: 'beginning', stream_timeout: '30s', ...options.receiver })
-    .map(([k, v]) => `    ${k}: ${String(v)}`)
+/**
+ * The receiver keys as YAML: `a.b` keys nest, and each value is itself read as
+ * YAML (so `"['x', 'y']"` is a list), as a user would have written it.
+ */
+function receiverYaml(entries: Record<string, string | number>): string {
+  const tree: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(entries)) {
+    const parts = key.split('.');
+    let node = tree;
+    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    node[parts[parts.length - 1]] = typeof value === 'number' ? value : YAML.parse(value);
+  }
+  return YAML.stringify(tree)
+    .trimEnd()
+    .split('\n')
+    .map((line) => `    ${line}`)
     .join('\n');
+}
+
+export function testConfigYaml(options: TestServiceOptions): string {
+  const receiverLines = receiverYaml({ start_at: 'beginning', stream_timeout: '30s', ...options.receiver });
   return `receivers:
   docker_logs:
 ${receiverLines}
