@@ -58,7 +58,8 @@ export function createInMemoryMetrics(): InMemoryMetrics {
     async sumBy(name, key) {
       const out: Record<string, number> = {};
       for (const p of await points(name, DataPointType.SUM)) {
-        const k = String(p.attributes[key] ?? '');
+        const v = p.attributes[key];
+        const k = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
         out[k] = (out[k] ?? 0) + p.value;
       }
       return out;

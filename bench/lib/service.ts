@@ -93,17 +93,21 @@ export interface OpenCounter {
   byReason(): Record<string, number>;
   /** Streams opened for those containers in total. */
   total(): number;
+  /** Warnings and errors about other containers, not printed. */
+  foreignMessages(): number;
 }
 
 /**
  * Counts the streams the receiver opens for our own containers, from its debug
  * log ("log stream opened" from the container/<name> component): the metric
  * docker_logs.stream.opened counts every container on the engine, and a shared
- * engine has other people's containers too. Warnings and errors still go to stderr.
+ * engine has other people's containers too. Warnings and errors go to stderr,
+ * except those about other people's containers (counted in foreignMessages).
  */
 export function countOpensOf(namePrefix: string, level: LogLevel = 'warn'): OpenCounter {
   const counts: Record<string, number> = {};
   const marker = `/container/${namePrefix}`;
+  let foreign = 0;
   const stderr = createLogger({ level, encoding: 'console' });
   const logger = createLogger({
     level: 'debug',
@@ -114,12 +118,18 @@ export function countOpensOf(namePrefix: string, level: LogLevel = 'warn'): Open
         const reason = entry.reason ?? '';
         counts[reason] = (counts[reason] ?? 0) + 1;
       }
-      if (entry.level !== 'debug') stderr[entry.level](`${entry.component}: ${entry.msg}`, Object.fromEntries(Object.entries(entry).filter(([k]) => !['time', 'level', 'component', 'msg'].includes(k))) as Record<string, string>);
+      if (entry.level === 'debug') return;
+      if (entry.component.includes('/container/') && !entry.component.includes(marker)) {
+        foreign++; // about someone else's container on the shared engine
+        return;
+      }
+      stderr[entry.level](`${entry.component}: ${entry.msg}`, Object.fromEntries(Object.entries(entry).filter(([k]) => !['time', 'level', 'component', 'msg'].includes(k))));
     },
   });
   return {
     logger,
     byReason: () => ({ ...counts }),
     total: () => Object.values(counts).reduce((a, b) => a + b, 0),
+    foreignMessages: () => foreign,
   };
 }

@@ -5,7 +5,7 @@
 import type Docker from 'dockerode';
 import { LogFramer } from '../../src/framing/log-framer.js';
 import type { LogLine } from '../../src/framing/log-framer.js';
-import { removeByPrefix, runContainer, seqWriterCmd } from '../../test/helpers/docker.js';
+import { removeByPrefix, runContainer } from '../../test/helpers/docker.js';
 import type { WriterSpec } from './seq-check.js';
 
 export interface Writer extends WriterSpec {
@@ -30,6 +30,33 @@ export interface WriterPlan {
   concurrency?: number;
 }
 
+/**
+ * A busybox sh writer of `TAG-<n>` for n = 1..count that keeps to `rate` lines/s
+ * by the clock ($EPOCHREALTIME): it writes a batch every ~50 ms (at least one
+ * line) and sleeps until the next batch is due, so a loaded machine makes it
+ * catch up in bursts instead of falling behind for good (a fixed sleep per
+ * line, as in seqWriterCmd, loses the fork and scheduling time of every sleep).
+ * With stderrEvery = k, every k-th line goes to stderr.
+ */
+export function pacedWriterCmd(opts: { count: number; rate: number; stderrEvery: number; tag: string }): string[] {
+  if (!/^[A-Za-z0-9_.:=+-]+$/.test(opts.tag)) throw new Error(`pacedWriterCmd: tag ${JSON.stringify(opts.tag)} must match [A-Za-z0-9_.:=+-]+`);
+  const count = Math.max(0, Math.floor(opts.count));
+  const batch = Math.max(1, Math.round(opts.rate * 0.05));
+  const usPerLine = Math.max(1, Math.round(1e6 / opts.rate));
+  const every = Math.max(0, Math.floor(opts.stderrEvery));
+  const out = every > 0 ? `if [ $((i % ${every})) -eq 0 ]; then echo "${opts.tag}-$i" >&2; else echo "${opts.tag}-$i"; fi` : `echo "${opts.tag}-$i"`;
+  const script = [
+    't=$EPOCHREALTIME; start=${t/./}; i=1',
+    `while [ $i -le ${count} ]; do`,
+    `  j=0; while [ $j -lt ${batch} ] && [ $i -le ${count} ]; do ${out}; i=$((i + 1)); j=$((j + 1)); done`,
+    '  t=$EPOCHREALTIME; now=${t/./}',
+    `  ahead=$((start + (i - 1) * ${usPerLine} - now))`,
+    '  if [ $ahead -gt 0 ]; then sleep $(printf "%d.%06d" $((ahead / 1000000)) $((ahead % 1000000))); fi',
+    'done',
+  ].join('\n');
+  return ['sh', '-c', script];
+}
+
 export async function startWriters(docker: Docker, plan: WriterPlan): Promise<Writer[]> {
   const usesStderr = plan.usesStderr ?? ((i: number) => i % 2 === 0);
   const writers: Writer[] = new Array<Writer>(plan.count);
@@ -40,7 +67,7 @@ export async function startWriters(docker: Docker, plan: WriterPlan): Promise<Wr
       const tag = `w${String(i).padStart(3, '0')}`;
       const stderrEvery = usesStderr(i) ? plan.stderrEvery : 0;
       const name = `${plan.prefix}-${tag}`;
-      const c = await runContainer(docker, { name, cmd: seqWriterCmd({ count: plan.maxLines, ratePerSec: plan.rate, stderrEvery, prefix: tag }) });
+      const c = await runContainer(docker, { name, cmd: pacedWriterCmd({ count: plan.maxLines, rate: plan.rate, stderrEvery, tag }) });
       writers[i] = { id: c.id, name, tag, stderrEvery, rate: plan.rate };
     }
   };
@@ -48,28 +75,86 @@ export async function startWriters(docker: Docker, plan: WriterPlan): Promise<Wr
   return writers;
 }
 
-/** The highest sequence number in the last lines of the container's own log (0 when it wrote nothing). */
-export async function lastWritten(docker: Docker, writer: WriterSpec & { id: string }): Promise<number> {
-  // stdout and stderr lines may be a little out of order at the end of the log: look at a few.
-  const body = (await docker.getContainer(writer.id).logs({ follow: false, stdout: true, stderr: true, timestamps: true, tail: 8 })) as unknown as Buffer;
-  let max = 0;
+/** Parses the sequence numbers of `<tag>-<n>` lines out of a non-TTY log body. */
+function sequenceNumbers(body: Buffer, tag: string, each: (n: number) => void): void {
   const framer = new LogFramer(
     { tty: false, maxLogSize: 64 * 1024 },
     {
       line: (line: LogLine) => {
-        if (!line.text.startsWith(`${writer.tag}-`)) return;
-        const n = Number(line.text.slice(writer.tag.length + 1));
-        if (Number.isSafeInteger(n) && n > max) max = n;
+        if (!line.text.startsWith(`${tag}-`)) return;
+        const n = Number(line.text.slice(tag.length + 1));
+        if (Number.isSafeInteger(n)) each(n);
       },
       daemonError: () => undefined,
     },
   );
-  framer.push(Buffer.isBuffer(body) ? body : Buffer.from(body));
+  framer.push(body);
   framer.end();
+}
+
+/**
+ * Roughly how far a running writer has got: the highest number among the last
+ * lines of its log (stdout and stderr are logged by separate copiers, so the
+ * very last lines may lag a little). For progress rows only; use logSequence
+ * for the final count.
+ */
+export async function lastWritten(docker: Docker, writer: WriterSpec & { id: string }): Promise<number> {
+  const body = await docker.getContainer(writer.id).logs({ follow: false, stdout: true, stderr: true, timestamps: true, tail: 64 });
+  let max = 0;
+  sequenceNumbers(body, writer.tag, (n) => {
+    if (n > max) max = n;
+  });
   return max;
 }
 
-/** What every writer has written so far, by container name. */
+export interface LogSequence {
+  /** Highest number in the log. */
+  max: number;
+  /** Lines of the sequence in the log. */
+  lines: number;
+  /** The log holds exactly 1..max, each once (what the writer wrote, as Docker kept it). */
+  contiguous: boolean;
+}
+
+/** Reads the writer's whole log from the engine: the ground truth of what it wrote. */
+export async function logSequence(docker: Docker, writer: WriterSpec & { id: string }): Promise<LogSequence> {
+  const body = await docker.getContainer(writer.id).logs({ follow: false, stdout: true, stderr: true, timestamps: true });
+  const seen: number[] = [];
+  let max = 0;
+  sequenceNumbers(body, writer.tag, (n) => {
+    seen.push(n);
+    if (n > max) max = n;
+  });
+  const once = new Uint8Array(max + 1);
+  let contiguous = seen.length === max;
+  for (const n of seen) {
+    if (n < 1 || once[n] === 1) contiguous = false;
+    else once[n] = 1;
+  }
+  return { max, lines: seen.length, contiguous };
+}
+
+/**
+ * Every writer's whole log (stop them first): what each wrote, by container name,
+ * and the writers whose log is not exactly 1..max (then a loss is not the receiver's).
+ */
+export async function writtenInLogs(docker: Docker, writers: readonly Writer[], concurrency = 4): Promise<{ written: Map<string, number>; incomplete: string[] }> {
+  const out = new Map<string, number>();
+  const incomplete: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < writers.length) {
+      const w = writers[next++];
+      const seq = await logSequence(docker, w);
+      if (!seq.contiguous) incomplete.push(`${w.name}: ${seq.lines} lines, highest ${seq.max}`);
+      out.set(w.name, seq.max);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, writers.length) }, () => worker()));
+  return { written: new Map(writers.map((w) => [w.name, out.get(w.name) ?? 0])), incomplete };
+}
+
+/** Roughly what every writer has written so far (lastWritten), by container name. */
 export async function writtenSoFar(docker: Docker, writers: readonly Writer[], concurrency = 8): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   let next = 0;

@@ -33,8 +33,15 @@ import type { ContainerPosition, OpenPlan } from './position.js';
 import { EMPTY_POSITION, PositionTracker, planOpen } from './position.js';
 import type { StreamRegistry } from './stream-registry.js';
 
-/** Tail windows tried in turn when a reopened stream does not reach back to the anchor. */
-const TAIL_WINDOWS: ReadonlyArray<number | 'all'> = [1000, 20_000, 500_000, 'all'];
+/**
+ * Tail windows tried in turn when a reopened stream does not reach back to the
+ * anchor. dockerd decodes every line of the window, so the first one is sized
+ * from the container's recent rate (firstWindow); a window too small costs one
+ * widened reopen.
+ */
+const TAIL_WINDOWS: ReadonlyArray<number | 'all'> = [0, 1000, 20_000, 500_000, 'all'];
+const FIRST_WINDOW_MIN = 16;
+const FIRST_WINDOW_MAX = 1000;
 
 /** A stream that lived this long counts as healthy: the next failure starts backing off from the beginning. */
 const HEALTHY_STREAM_MS = 5000;
@@ -90,6 +97,8 @@ interface ActiveStream {
   readonly timer: NodeJS.Timeout;
   records: ReadableLogRecord[];
   bytes: number;
+  /** Lines seen (taken or skipped) by this stream, for the rate that sizes tail windows. */
+  seen: number;
   stdoutLines: number;
   stderrLines: number;
   skipped: number;
@@ -128,6 +137,8 @@ export class ContainerReader {
   private readonly lifetime = new AbortController();
   private readonly log: Logger;
   private readonly shaping: RecordShaping;
+  /** Lines per second the last closed stream took: sizes the next tail window. */
+  private recentRate = 0;
 
   constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean, shaping: RecordShaping = PLAIN_SHAPING) {
     this.ctx = ctx;
@@ -219,7 +230,7 @@ export class ContainerReader {
       this.delivered = { ...this.delivered, floor: this.ctx.engineNow() };
       this.committedPosition = this.delivered;
     }
-    const window = TAIL_WINDOWS[this.windowIndex] ?? 'all';
+    const window = this.windowIndex === 0 ? this.firstWindow() : (TAIL_WINDOWS[this.windowIndex] ?? 'all');
     const plan = planOpen(this.delivered, window, fresh ? { startAtEnd: this.startAtEnd } : null);
     const permitted = await this.ctx.opens.acquire(this.lifetime.signal);
     if (!permitted) return;
@@ -240,6 +251,11 @@ export class ContainerReader {
       return;
     }
     this.attach(response, plan, reason, generation, fresh);
+  }
+
+  /** Lines that can follow the anchor by the time we reopen: two seconds' worth at the recent rate, with a floor. */
+  private firstWindow(): number {
+    return Math.min(FIRST_WINDOW_MAX, FIRST_WINDOW_MIN + Math.ceil(2 * this.recentRate));
   }
 
   private attach(response: IncomingMessage, plan: OpenPlan, reason: StreamOpenReason, generation: number, fresh: boolean): void {
@@ -265,6 +281,7 @@ export class ContainerReader {
       timer: setTimeout(() => this.rotate(stream), Math.max(1, Math.round(settings.streamTimeoutMs * jitter))),
       records: [],
       bytes: 0,
+      seen: 0,
       stdoutLines: 0,
       stderrLines: 0,
       skipped: 0,
@@ -315,6 +332,7 @@ export class ContainerReader {
 
   private onLine(stream: ActiveStream, line: LogLine): void {
     if (stream.widen) return;
+    stream.seen++;
     const verdict = stream.tracker.judge(line);
     if (verdict === 'take') {
       if (line.pieces > 1) stream.merged++;
@@ -453,7 +471,8 @@ export class ContainerReader {
     const error = err instanceof ReceiverError ? err : new ReceiverError('STREAM_FAILED', errorMessage(err), { cause: err, transient: true });
     const { metrics } = this.ctx;
     metrics.add('docker_logs.stream.errors', 1, { 'error.type': error.code });
-    if (error.code === 'CONTAINER_NOT_FOUND') {
+    // 409: the container is dead or being removed; its log goes with it.
+    if (error.code === 'CONTAINER_NOT_FOUND' || error.code === 'CONTAINER_CONFLICT') {
       this.state = 'closed';
       metrics.add('docker_logs.containers.missed', 1, { reason: 'removed' });
       this.log.warn('the container was removed before its logs could be read to the end', { id: this.container.id });
@@ -507,6 +526,7 @@ export class ContainerReader {
     response.destroy();
     this.ctx.streams.closed(response);
     const lived = (Date.now() - stream.openedAt) / 1000;
+    if (lived >= 1) this.recentRate = stream.seen / lived;
     if (lived * 1000 >= HEALTHY_STREAM_MS) this.backoff.reset();
     this.ctx.metrics.add('docker_logs.stream.closed', 1, { reason });
     this.ctx.metrics.add('docker_logs.stream.active', -1);

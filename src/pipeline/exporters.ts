@@ -4,6 +4,8 @@
  * Retrying itself lives in retry.ts, so every exporter gets the same policy.
  * This and the debug exporter's stdout are the only places records leave us.
  */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { ExportResult } from '@opentelemetry/core';
@@ -31,9 +33,23 @@ export function logsUrl(config: OtlpHttpExporterConfig): string | undefined {
   return config.endpoint.replace(/\/+$/, '') + '/v1/logs';
 }
 
+/**
+ * The SDK keeps its keep-alive agent (and so a socket) after shutdown; owning
+ * the agent lets shutdown really close the connection.
+ */
+export class OwnedAgent {
+  private agent: HttpAgent | null = null;
+  readonly factory = (protocol: string): HttpAgent => (this.agent ??= protocol === 'https:' ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }));
+  destroy(): void {
+    this.agent?.destroy();
+    this.agent = null;
+  }
+}
+
 export class OtlpHttpLogExporter implements LogExporter {
   readonly id: string;
   private readonly sdk: LogRecordExporter;
+  private readonly agent = new OwnedAgent();
 
   constructor(id: string, config: OtlpHttpExporterConfig) {
     this.id = id;
@@ -44,6 +60,7 @@ export class OtlpHttpLogExporter implements LogExporter {
       timeoutMillis: config.timeout,
       // We send one batch at a time per exporter; the SDK's own limit only needs to allow that.
       concurrencyLimit: 2,
+      httpAgentOptions: this.agent.factory,
     };
     this.sdk = config.encoding === 'json' ? new OtlpJsonLogExporter(options) : new OtlpProtoLogExporter(options);
   }
@@ -70,8 +87,9 @@ export class OtlpHttpLogExporter implements LogExporter {
     return { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', `${this.id}: export failed: ${detail}`, { cause: err, transient: true }) };
   }
 
-  shutdown(): Promise<void> {
-    return this.sdk.shutdown();
+  async shutdown(): Promise<void> {
+    await this.sdk.shutdown();
+    this.agent.destroy();
   }
 }
 

@@ -19,6 +19,7 @@ import type { IMetricReader, PushMetricExporter, ResourceMetrics } from '@opente
 import type { Config, DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import type { Logger } from '../util/logger.js';
+import { OwnedAgent } from '../pipeline/exporters.js';
 import type { ReceiverMetrics } from './metrics.js';
 
 export interface SelfTelemetry {
@@ -44,10 +45,11 @@ export async function createSelfTelemetry(config: Config, version: string, logge
   const intervals = Object.values(config.receivers).map((r) => r.collection_interval);
   const interval = intervals.length > 0 ? Math.min(...intervals) : 10_000;
   const readers: IMetricReader[] = [];
+  const agent = new OwnedAgent();
   for (const id of pipeline?.exporters ?? []) {
     const exporterConfig = config.exporters[id];
     if (exporterConfig === undefined) continue;
-    const exporter = exporterConfig.type === 'otlphttp' ? otlpMetricExporter(exporterConfig) : new DebugMetricExporter(id, exporterConfig, logger);
+    const exporter = exporterConfig.type === 'otlphttp' ? otlpMetricExporter(exporterConfig, agent) : new DebugMetricExporter(id, exporterConfig, logger);
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
   }
   let prometheus: PrometheusExporter | null = null;
@@ -69,13 +71,16 @@ export async function createSelfTelemetry(config: Config, version: string, logge
         await meterProvider.shutdown(timeoutMs === undefined ? undefined : { timeoutMillis: Math.max(1, timeoutMs) });
       } catch (err) {
         logger.warn('metrics shutdown failed', { error: errorMessage(err) });
+      } finally {
+        agent.destroy();
       }
     },
   };
 }
 
-function otlpMetricExporter(config: OtlpHttpExporterConfig): PushMetricExporter {
+function otlpMetricExporter(config: OtlpHttpExporterConfig, agent: OwnedAgent): PushMetricExporter {
   const options = {
+    httpAgentOptions: agent.factory,
     url: metricsUrl(config),
     headers: { ...config.headers },
     compression: config.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
