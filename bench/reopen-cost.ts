@@ -30,6 +30,7 @@ import type Docker from 'dockerode';
 import { DockerEngine } from '../src/docker/engine.js';
 import type { ContainerPosition, OpenPlan } from '../src/docker/position.js';
 import { PositionTracker, planOpen } from '../src/docker/position.js';
+import { FIRST_WINDOW_MIN } from '../src/docker/container-reader.js';
 import { LogFramer } from '../src/framing/log-framer.js';
 import type { LogLine } from '../src/framing/log-framer.js';
 import { requireEngine, runContainer, uniqueName } from '../test/helpers/docker.js';
@@ -39,8 +40,8 @@ import { fileStamp, markdownTable, median } from './lib/stats.js';
 import { removeWriters } from './lib/writers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** The first tail window the reader tries (container-reader.ts TAIL_WINDOWS[0]). */
-const FIRST_WINDOW = 1000;
+/** The first tail window the reader tries for an idle container (container-reader.ts firstWindow()). */
+const FIRST_WINDOW = FIRST_WINDOW_MIN;
 
 const flags = new Flags();
 const LINES = flags.int('lines', 1_000_000, 1);

@@ -40,7 +40,7 @@ import type { StreamRegistry } from './stream-registry.js';
  * widened reopen.
  */
 const TAIL_WINDOWS: ReadonlyArray<number | 'all'> = [0, 1000, 20_000, 500_000, 'all'];
-const FIRST_WINDOW_MIN = 16;
+export const FIRST_WINDOW_MIN = 16;
 const FIRST_WINDOW_MAX = 1000;
 
 /** A stream that lived this long counts as healthy: the next failure starts backing off from the beginning. */
