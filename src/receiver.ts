@@ -42,6 +42,18 @@ export interface ReceiverSettings {
   metrics?: ReceiverMetrics;
 }
 
+/** Why each known container is or is not collected, and how its reading goes (the explain endpoint). */
+export interface ContainerExplanation {
+  id: string;
+  name: string;
+  collected: boolean;
+  rule: string;
+  state: string | null;
+  source: 'api' | null;
+  position: ContainerPosition | null;
+  committed: ContainerPosition | null;
+}
+
 export interface ReceiverStatus {
   id: string;
   engine: { endpoint: string; connected: boolean; host: string; version: string };
@@ -88,6 +100,8 @@ export class DockerLogsReceiver {
   private readonly self: SelfContainer | null;
   /** Containers decided against, with the rule that decided (for the explain endpoint). */
   private readonly skipped = new Map<string, { name: string; decision: FilterDecision }>();
+  /** The rule that selected each followed container. */
+  private readonly selectedBy = new Map<string, string>();
 
   constructor(config: DockerLogsReceiverConfig, settings: ReceiverSettings, consumer: LogsConsumer) {
     this.id = settings.id ?? 'docker_logs';
@@ -95,7 +109,7 @@ export class DockerLogsReceiver {
     this.consumer = consumer;
     this.logger = (settings.logger ?? silentLogger).child(this.id);
     this.metrics = settings.metrics ?? new ReceiverMetrics(settings.meterProvider?.getMeter('docker-logs-receiver'));
-    this.engine = new DockerEngine({ endpoint: config.endpoint, apiVersion: config.api_version, timeoutMs: config.timeout });
+    this.engine = new DockerEngine({ endpoint: config.endpoint, apiVersion: config.api_version, timeoutMs: config.timeout, tls: config.tls });
     this.opens = new Semaphore(config.max_concurrent_opens);
     this.self = detectSelfContainerId();
     // Bad entries fail here (CONFIG_INVALID). An id from the cgroup needs no confirmation by the engine.
@@ -171,6 +185,27 @@ export class DockerLogsReceiver {
       streams: { active: this.streams.active, unreleased: this.streams.unreleased },
       containers: [...this.readers.values()].map((r) => r.status),
     };
+  }
+
+  explain(): ContainerExplanation[] {
+    const out: ContainerExplanation[] = [];
+    for (const reader of this.readers.values()) {
+      const status = reader.status;
+      out.push({
+        id: status.id,
+        name: status.name,
+        collected: true,
+        rule: this.selectedBy.get(status.id) ?? '',
+        state: status.state,
+        source: 'api',
+        position: status.position,
+        committed: status.committed,
+      });
+    }
+    for (const [id, { name, decision }] of this.skipped) {
+      out.push({ id, name, collected: false, rule: decision.rule, state: null, source: null, position: null, committed: null });
+    }
+    return out;
   }
 
   get streamRegistry(): StreamRegistry {
@@ -350,6 +385,7 @@ export class DockerLogsReceiver {
       this.logger.debug('not collecting container', { id: details.id.slice(0, 12), name: details.name, rule: decision.rule });
       return;
     }
+    this.selectedBy.set(details.id, decision.rule);
     const shaping = this.shapingFor(details);
     const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
     const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd, shaping);
@@ -402,6 +438,7 @@ export class DockerLogsReceiver {
     const reader = this.readers.get(id);
     reader?.close();
     this.readers.delete(id);
+    this.selectedBy.delete(id);
     this.checkpoints.delete(id);
   }
 }

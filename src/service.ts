@@ -66,16 +66,24 @@ export class Service {
     this.unobserve.push(...observeProcess(metrics));
     const pipeline = this.buildPipeline(logs, metrics);
     this.pipeline = pipeline;
-    this.receivers = logs.receivers.map((id) => {
+    this.receivers = logs.receivers.flatMap((id) => {
       const receiverConfig = this.config.receivers[id];
       if (receiverConfig === undefined) throw new ReceiverError('CONFIG_INVALID', `service.pipelines.logs.receivers: ${id} is not defined`);
-      return new DockerLogsReceiver(receiverConfig, { id, logger: this.logger, metrics }, pipeline);
+      if (receiverConfig.endpoints.length === 0) return [new DockerLogsReceiver(receiverConfig, { id, logger: this.logger, metrics }, pipeline)];
+      // One reader per engine, each with its own positions file (named after its endpoint, so reordering the list is harmless).
+      return receiverConfig.endpoints.map(
+        (endpoint) => new DockerLogsReceiver({ ...receiverConfig, endpoint, endpoints: [] }, { id: `${id}@${endpoint}`, logger: this.logger, metrics }, pipeline),
+      );
     });
     for (const receiver of this.receivers) await receiver.start();
     for (const id of this.config.service.extensions) {
       const extension = this.config.extensions[id];
       if (extension !== undefined && this.health === null) {
-        this.health = await HealthCheckServer.start(extension, () => this.status());
+        this.health = await HealthCheckServer.start(
+          extension,
+          () => this.status(),
+          () => this.receivers.map((r) => ({ receiver: r.id, containers: r.explain() })),
+        );
         this.logger.info('health check listening', { url: `http://${this.health.address}${extension.path}` });
       }
     }

@@ -17,6 +17,9 @@ import { linePatternProblem } from '../framing/multiline.js';
 export interface DockerLogsReceiverConfig {
   /** Engine API address: unix:///path, tcp://host:port, http://host:port or https://host:port. */
   endpoint: string;
+  /** Several engines; when non-empty, endpoint is ignored. */
+  endpoints: string[];
+  tls: { ca_file: string | null; cert_file: string | null; key_file: string | null; insecure_skip_verify: boolean };
   /** Engine API version, e.g. "1.41"; null negotiates with the engine. */
   api_version: string | null;
   /** Milliseconds; timeout of Engine API calls other than log and event streams. */
@@ -213,7 +216,7 @@ export interface IdListSpec {
 }
 
 /** How each entry of a string list is checked. */
-export type ListItemFormat = 'regex';
+export type ListItemFormat = 'regex' | StringFormat;
 
 /** A list of strings (container match rules, field names). */
 export interface StringListSpec {
@@ -431,6 +434,17 @@ export const dockerLogsReceiverSchema = section('Reads container logs from a Doc
     'Docker Engine API address: unix:///path, tcp://host:port, http://host:port or https://host:port.',
     { format: 'docker_endpoint', defaultFromEnv: 'DOCKER_HOST' },
   ),
+  endpoints: stringList(
+    [],
+    'Several engines read by this receiver (each unix:///path or tcp://host:port, with its own positions); when set, endpoint is ignored. Records carry the host the container lives on (host.name).',
+    'docker_endpoint',
+  ),
+  tls: section('TLS for tcp:// engines (as DOCKER_TLS_VERIFY / DOCKER_CERT_PATH do for the docker CLI).', {
+    ca_file: optionalText('CA certificate that signed the engine certificate; null = the system CAs.'),
+    cert_file: optionalText('Client certificate.'),
+    key_file: optionalText('Client key.'),
+    insecure_skip_verify: flag(false, 'Do not verify the engine certificate (for testing only).'),
+  }),
   api_version: optionalText('Engine API version to use, e.g. "1.41" (quote it); null negotiates with the engine.', 'api_version'),
   timeout: duration('10s', 'Timeout of Engine API calls other than log and event streams.', { min: '1ms' }),
   start_at: oneOf(['end', 'beginning'], 'end', 'Where to start reading a container that has no saved position.'),
@@ -973,8 +987,12 @@ function resolveIdList(raw: unknown, path: PathSegment[], ctx: ResolveContext): 
  * the last slash), a regular expression; a label pattern is `key` or
  * `key=pattern`; a regex is a bare regular expression source.
  */
-/** A bare regular expression source that must compile. */
-function listItemProblem(item: string, _format: ListItemFormat): string | null {
+/** An entry of a string list: a regular expression source that must compile, or a string format. */
+function listItemProblem(item: string, format: ListItemFormat): string | null {
+  if (format !== 'regex') {
+    const rule = STRING_FORMATS[format];
+    return rule.test(item) ? null : `expected ${rule.expected}, got ${describeValue(item)}`;
+  }
   try {
     new RegExp(item);
     return null;
@@ -1282,7 +1300,7 @@ function describeType(leaf: LeafSpec): string {
     case 'id_list':
       return 'list of ids';
     case 'string_list':
-      return 'list of strings';
+      return leaf.item !== undefined && leaf.item !== 'regex' ? `list of ${STRING_FORMATS[leaf.item].label}s` : 'list of strings';
     case 'string_map':
       return 'map of strings';
     default:

@@ -4,13 +4,22 @@
  * ReceiverError whose code says what kind of trouble it is, so callers never
  * see dockerode's or Node's error shapes.
  */
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import Docker from 'dockerode';
 import { ReceiverError, errorMessage } from '../errors.js';
 
+export interface EngineTls {
+  ca_file: string | null;
+  cert_file: string | null;
+  key_file: string | null;
+  insecure_skip_verify: boolean;
+}
+
 export interface EngineOptions {
   /** unix:///path, tcp://host:port, http(s)://host:port */
   endpoint: string;
+  tls?: EngineTls;
   apiVersion: string | null;
   /** Timeout for request/response calls (not for log and event streams). */
   timeoutMs: number;
@@ -133,7 +142,11 @@ function dockerMessage(e: DockerodeError): string | undefined {
   return e.message?.trim();
 }
 
-export function dockerodeOptions(endpoint: string, apiVersion: string | null): Docker.DockerOptions {
+/**
+ * tcp:// speaks TLS when certificates are configured (the docker CLI's
+ * DOCKER_TLS_VERIFY convention), https:// always.
+ */
+export function dockerodeOptions(endpoint: string, apiVersion: string | null, tls?: EngineTls): Docker.DockerOptions {
   const options: Docker.DockerOptions = {};
   if (apiVersion !== null) options.version = `v${apiVersion}`;
   if (endpoint.startsWith('unix://')) {
@@ -141,9 +154,27 @@ export function dockerodeOptions(endpoint: string, apiVersion: string | null): D
     return options;
   }
   const url = new URL(endpoint.replace(/^tcp:\/\//, 'http://'));
-  options.protocol = url.protocol === 'https:' ? 'https' : 'http';
+  const withTls = tls !== undefined && (tls.ca_file !== null || tls.cert_file !== null || tls.insecure_skip_verify);
+  options.protocol = url.protocol === 'https:' || withTls ? 'https' : 'http';
   options.host = url.hostname;
   options.port = url.port === '' ? (options.protocol === 'https' ? 2376 : 2375) : Number(url.port);
+  if (tls !== undefined && options.protocol === 'https') {
+    const read = (file: string | null, key: string): Buffer | undefined => {
+      if (file === null) return undefined;
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new ReceiverError('CONFIG_INVALID', `tls.${key}: cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+      }
+    };
+    const ca = read(tls.ca_file, 'ca_file');
+    const cert = read(tls.cert_file, 'cert_file');
+    const key = read(tls.key_file, 'key_file');
+    if (ca !== undefined) options.ca = ca;
+    if (cert !== undefined) options.cert = cert;
+    if (key !== undefined) options.key = key;
+    if (tls.insecure_skip_verify) (options as Docker.DockerOptions & { checkServerIdentity?: () => undefined }).checkServerIdentity = () => undefined;
+  }
   return options;
 }
 
@@ -155,7 +186,7 @@ export class DockerEngine {
   constructor(options: EngineOptions) {
     this.endpoint = options.endpoint;
     this.timeoutMs = options.timeoutMs;
-    this.docker = new Docker(dockerodeOptions(options.endpoint, options.apiVersion));
+    this.docker = new Docker(dockerodeOptions(options.endpoint, options.apiVersion, options.tls));
   }
 
   async info(signal?: AbortSignal): Promise<EngineInfo> {

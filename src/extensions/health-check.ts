@@ -1,7 +1,9 @@
 /**
  * The health_check extension, as in the collector: an HTTP endpoint answering
  * 200 while every receiver has its engine and events stream, 503 otherwise, with
- * a JSON body saying which containers are followed, their state and lag.
+ * a JSON body saying which containers are followed, their state and lag. Next to
+ * it, <path>/explain lists every container the receivers know, collected or not,
+ * with the rule that decided and the reading state and position.
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -9,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { HealthCheckConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import { toHrTime } from '../framing/timestamp.js';
-import type { ReceiverStatus } from '../receiver.js';
+import type { ContainerExplanation, ReceiverStatus } from '../receiver.js';
 import { splitHostPort } from '../telemetry/meter-provider.js';
 
 export interface HealthBody {
@@ -56,9 +58,18 @@ export class HealthCheckServer {
     return `${a.address}:${a.port}`;
   }
 
-  static async start(config: HealthCheckConfig, status: () => ReceiverStatus[]): Promise<HealthCheckServer> {
+  static async start(config: HealthCheckConfig, status: () => ReceiverStatus[], explain: () => Array<{ receiver: string; containers: ContainerExplanation[] }>): Promise<HealthCheckServer> {
+    const explainPath = `${config.path.replace(/\/+$/, '')}/explain`;
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && path === explainPath) {
+        try {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ receivers: explain() }));
+        } catch (err) {
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`);
+        }
+        return;
+      }
       if (req.method !== 'GET' || path !== config.path) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
         return;

@@ -4,11 +4,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { OtlpSink } from '../helpers/otlp-sink.js';
 import type { SinkLogRecord } from '../helpers/otlp-sink.js';
 import { removeByPrefix, requireEngine, runContainer, uniqueName, waitForExit } from '../helpers/docker.js';
 import { startService } from '../helpers/receiver.js';
+import { freePort } from '../helpers/cli.js';
 
 let docker: Docker;
 const prefix = uniqueName('shape');
@@ -177,5 +182,69 @@ describe('per-container shaping and events', () => {
     assert.equal(rename.resource['container.name'], `${prefix}-rn2`);
     assert.equal(rename.attributes['container.previous_name'], `${prefix}-rn1`);
     assert.equal(of(sink, c.id).find((l) => l.body === 'two')?.resource['container.name'], `${prefix}-rn2`);
+  });
+});
+
+describe('several engines and the explain endpoint', () => {
+  test('endpoints: each engine is read with its own positions; explain says who is collected and why', async () => {
+    // A second "engine": a unix socket relaying to the real one (the same containers, seen twice).
+    const dir = await mkdtemp(join(tmpdir(), 'dlr-engines-'));
+    const relayPath = join(dir, 'docker.sock');
+    const relay = createServer((client) => {
+      const upstream = connect('/var/run/docker.sock');
+      client.pipe(upstream).pipe(client);
+      const close = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+    });
+    await new Promise<void>((resolve) => relay.listen(relayPath, resolve));
+    const port = await freePort();
+    const sink = await OtlpSink.start();
+    const service = await startService({
+      sink,
+      receiver: {
+        endpoints: `['unix:///var/run/docker.sock', 'unix://${relayPath}']`,
+        'include.names': `['${prefix}-two-*']`,
+        'storage.directory': `'${join(dir, 'positions')}'`,
+      },
+      extraYaml: `extensions:\n  health_check:\n    endpoint: 127.0.0.1:${port}\n`,
+      serviceYaml: '  extensions: [health_check]\n',
+    });
+    try {
+      const wanted = await runContainer(docker, { name: `${prefix}-two-a`, cmd: ['sh', '-c', 'echo one; echo two; sleep 5'] });
+      const other = await runContainer(docker, { name: `${prefix}-other`, cmd: ['sh', '-c', 'echo no; sleep 5'] });
+      await sink.waitForLogs(() => of(sink, wanted.id).length >= 4, 20_000, 'each line from both engines');
+      assert.deepEqual(of(sink, wanted.id).map((l) => l.body).sort(), ['one', 'one', 'two', 'two']);
+      assert.ok(of(sink, wanted.id).every((l) => typeof l.resource['host.name'] === 'string' && l.resource['host.name'] !== ''));
+      assert.equal(of(sink, other.id).length, 0);
+
+      type Explained = { receivers: Array<{ receiver: string; containers: Array<{ id: string; collected: boolean; rule: string; state: string | null }> }> };
+      let explained: Explained = { receivers: [] };
+      // Both containers are known to both engines once their inspects are done.
+      for (let i = 0; i < 100; i++) {
+        explained = (await (await fetch(`http://127.0.0.1:${port}/explain`)).json()) as Explained;
+        if (explained.receivers.length === 2 && explained.receivers.every((r) => [wanted.id, other.id].every((id) => r.containers.some((c) => c.id === id)))) break;
+        await sleep(100);
+      }
+      assert.deepEqual(explained.receivers.map((r) => r.receiver).sort(), [`docker_logs@unix:///var/run/docker.sock`, `docker_logs@unix://${relayPath}`].sort());
+      for (const r of explained.receivers) {
+        const a = r.containers.find((c) => c.id === wanted.id);
+        const o = r.containers.find((c) => c.id === other.id);
+        assert.equal(a?.collected, true);
+        assert.match(a?.rule ?? '', /include\.names\[0\]/);
+        assert.equal(o?.collected, false);
+        assert.match(o?.rule ?? '', /no include rule/);
+      }
+      await service.shutdown(5000);
+      const files = (await readdir(join(dir, 'positions'))).sort();
+      assert.equal(files.length, 2, `one positions file per engine: ${files.join(', ')}`);
+    } finally {
+      await service.shutdown(5000);
+      await sink.stop();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 });

@@ -238,6 +238,8 @@ test('a receiver written with an empty value gets every default', () => {
   assert.deepEqual(config.receivers.docker_logs, createDefaultConfig({}));
   assert.deepEqual(config.receivers.docker_logs, {
     endpoint: 'unix:///var/run/docker.sock',
+    endpoints: [],
+    tls: { ca_file: null, cert_file: null, key_file: null, insecure_skip_verify: false },
     api_version: null,
     timeout: 10_000,
     start_at: 'end',
