@@ -8,6 +8,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ContainerDetails } from '../docker/engine.js';
 
 export const RESOURCE_KEYS = {
   containerId: 'container.id',
@@ -44,14 +45,8 @@ export const RESOURCE_ATTRIBUTE_DOCS: ReadonlyArray<readonly [string, string]> =
 const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
 const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 
-export interface ContainerIdentity {
-  id: string;
-  name: string;
-  image: string;
-  imageId: string;
-  labels: Readonly<Record<string, string>>;
-  tty: boolean;
-}
+/** What the Resource is built from: inspect's facts about the container. */
+export type ContainerIdentity = Pick<ContainerDetails, 'id' | 'name' | 'image' | 'imageId' | 'labels' | 'tty'>;
 
 /** Splits an image reference into name and tag: "reg:5000/app:1.2@sha256:…" → ["reg:5000/app", "1.2"]. */
 export function parseImageReference(reference: string): { name: string; tag: string | null } {
