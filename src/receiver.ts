@@ -225,6 +225,7 @@ export class DockerLogsReceiver {
     await discovery?.stop();
     await Promise.allSettled(this.pending.values());
     for (const reader of this.readers.values()) reader.close();
+    this.engine.close();
     const released = await this.streams.whenReleased(RELEASE_WAIT_MS);
     if (!released) this.logger.warn('some log stream sockets were not released in time', { pending: this.streams.releasePending });
   }

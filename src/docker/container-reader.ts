@@ -24,7 +24,7 @@ import type { LogRecordOptions } from '../mapping/log-record.js';
 import type { CompiledMultiline } from '../framing/multiline.js';
 import { MultilineAggregator } from '../framing/multiline.js';
 import type { DeliveryOutcome, LogsConsumer } from '../pipeline/consumer.js';
-import type { ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
+import type { CounterCell, ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
 import { Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/logger.js';
 import type { Semaphore } from '../util/semaphore.js';
@@ -93,6 +93,8 @@ interface ActiveStream {
   readonly openedFrom: ContainerPosition;
   flushTimer: NodeJS.Timeout | null;
   nowMs: number;
+  /** A handOver is scheduled for the end of this I/O turn. */
+  handOverPending: boolean;
   readonly openedAt: number;
   readonly timer: NodeJS.Timeout;
   records: ReadableLogRecord[];
@@ -139,6 +141,7 @@ export class ContainerReader {
   private readonly shaping: RecordShaping;
   /** Lines per second the last closed stream took: sizes the next tail window. */
   private recentRate = 0;
+  private readonly counts: ReaderCounts;
 
   constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean, shaping: RecordShaping = PLAIN_SHAPING) {
     this.ctx = ctx;
@@ -151,6 +154,7 @@ export class ContainerReader {
     this.startAtEnd = startAtEnd;
     this.backoff = new Backoff({ initialMs: ctx.settings.reconnect.initialMs, maxMs: ctx.settings.reconnect.maxMs });
     this.log = ctx.logger.child(`container/${container.name}`);
+    this.counts = readerCounts(ctx.metrics, ctx.receiverId);
   }
 
   get id(): string {
@@ -213,7 +217,11 @@ export class ContainerReader {
   /** Stops reading for good; resolves when the socket is released (or after the registry's timeout). */
   close(): void {
     if (this.state === 'closed') return;
-    if (this.active !== null) this.closeStream(this.active, 'shutdown', false);
+    if (this.active !== null) {
+      // Lines already framed in this I/O turn are complete: send them with the rest.
+      if (!this.active.widen) this.handOver(this.active);
+      this.closeStream(this.active, 'shutdown', false);
+    }
     this.state = 'closed';
     this.lifetime.abort();
     if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
@@ -270,6 +278,7 @@ export class ContainerReader {
       openedFrom: this.delivered,
       flushTimer: null,
       nowMs: Date.now(),
+      handOverPending: false,
       framer: new LogFramer({ tty: this.container.tty, maxLogSize: settings.maxLogSize }, {
         line: (line) => this.onLine(stream, line),
         daemonError: (message) => {
@@ -303,14 +312,32 @@ export class ContainerReader {
     this.log.debug('log stream opened', { reason, since: plan.since, tail: String(plan.tail), verify: plan.verifyAnchor });
   }
 
+  /**
+   * dockerd writes every log message as its own HTTP chunk: the lines of one I/O
+   * turn are handed over together at its end, so per-handover work is not per line.
+   * Lines framed but not yet handed over when a stream closes go with it: the
+   * position never moved past them, so the next stream reads them again.
+   */
   private onData(stream: ActiveStream, chunk: Buffer): void {
     if (stream !== this.active) return;
-    stream.observed = hrTimeNow();
-    stream.nowMs = Date.now();
+    if (!stream.handOverPending) {
+      stream.handOverPending = true;
+      stream.observed = hrTimeNow();
+      stream.nowMs = Date.now();
+      setImmediate(() => this.afterData(stream));
+    }
     stream.framer.push(chunk);
+    if (stream.widen) {
+      this.handOver(stream);
+      this.widenAndReopen(stream);
+    }
+  }
+
+  private afterData(stream: ActiveStream): void {
+    stream.handOverPending = false;
+    if (stream !== this.active || stream.widen) return;
     this.handOver(stream);
-    if (stream.widen) this.widenAndReopen(stream);
-    else if (stream.multiline !== null) this.armFlush(stream);
+    if (stream.multiline !== null) this.armFlush(stream);
   }
 
   /** Multiline holds the last record open until the next line or flush_timeout: a timer sends it. */
@@ -355,13 +382,13 @@ export class ContainerReader {
 
   /** Passes what one chunk gave to the consumer, with the position to commit once it is acknowledged. */
   private handOver(stream: ActiveStream): void {
-    const { metrics, consumer } = this.ctx;
+    const { consumer } = this.ctx;
     this.delivered = stream.tracker.current;
     // With multiline, lines still held in an open record are not delivered yet: commit only up to them.
     const position = stream.multiline === null ? this.delivered : (stream.multiline.settledPosition() ?? stream.openedFrom);
     if (this.windowIndex > 0 && !stream.tracker.verifying && !stream.widen) this.windowIndex = 0;
     if (stream.skipped > 0) {
-      metrics.add('docker_logs.duplicates.skipped', stream.skipped);
+      this.counts.duplicates.value += stream.skipped;
       stream.skipped = 0;
     }
     if (stream.records.length === 0) return;
@@ -369,8 +396,7 @@ export class ContainerReader {
     const bytes = stream.bytes;
     stream.records = [];
     stream.bytes = 0;
-    addCounts(metrics, stream);
-    metrics.add('otelcol_receiver_accepted_log_records', records.length, { receiver: this.ctx.receiverId });
+    addCounts(this.counts, stream, records.length);
     const epoch = this.epoch;
     const more = consumer.consume(records, bytes, (outcome) => this.onSettled(epoch, position, outcome));
     if (!more && !stream.paused) {
@@ -534,12 +560,33 @@ export class ContainerReader {
   }
 }
 
-function addCounts(metrics: ReceiverMetrics, stream: ActiveStream): void {
-  const add = (n: number, iostream: IoStream): void => metrics.add('docker_logs.log_records.received', n, { 'log.iostream': iostream });
-  add(stream.stdoutLines, 'stdout');
-  add(stream.stderrLines, 'stderr');
-  metrics.add('docker_logs.lines.merged', stream.merged);
-  metrics.add('docker_logs.lines.truncated', stream.truncated);
+/** The counters a reader bumps for every handover, looked up once. */
+interface ReaderCounts {
+  stdout: CounterCell;
+  stderr: CounterCell;
+  merged: CounterCell;
+  truncated: CounterCell;
+  duplicates: CounterCell;
+  accepted: CounterCell;
+}
+
+function readerCounts(metrics: ReceiverMetrics, receiverId: string): ReaderCounts {
+  return {
+    stdout: metrics.cell('docker_logs.log_records.received', { 'log.iostream': 'stdout' satisfies IoStream }),
+    stderr: metrics.cell('docker_logs.log_records.received', { 'log.iostream': 'stderr' satisfies IoStream }),
+    merged: metrics.cell('docker_logs.lines.merged'),
+    truncated: metrics.cell('docker_logs.lines.truncated'),
+    duplicates: metrics.cell('docker_logs.duplicates.skipped'),
+    accepted: metrics.cell('otelcol_receiver_accepted_log_records', { receiver: receiverId }),
+  };
+}
+
+function addCounts(counts: ReaderCounts, stream: ActiveStream, records: number): void {
+  counts.stdout.value += stream.stdoutLines;
+  counts.stderr.value += stream.stderrLines;
+  counts.merged.value += stream.merged;
+  counts.truncated.value += stream.truncated;
+  counts.accepted.value += records;
   stream.stdoutLines = 0;
   stream.stderrLines = 0;
   stream.merged = 0;

@@ -1,12 +1,18 @@
 /**
- * The only module that talks to the Docker Engine API (through dockerode).
- * Everything it returns is plain data in our own shapes, and every failure is a
- * ReceiverError whose code says what kind of trouble it is, so callers never
- * see dockerode's or Node's error shapes.
+ * The only module that talks to the Docker Engine API. Everything it returns is
+ * plain data in our own shapes, and every failure is a ReceiverError whose code
+ * says what kind of trouble it is.
+ *
+ * It speaks HTTP/1.1 itself (node:http over the unix socket or TCP, TLS for
+ * tcp:// with certificates) for the six calls the receiver makes. dockerode was
+ * used first; loading it costs about 30 MB of resident memory (it pulls in gRPC,
+ * protobufjs, ssh2 and tar-fs for features we do not use), which alone broke the
+ * receiver's idle memory budget, and its log streams are the raw responses anyway.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
-import Docker from 'dockerode';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { IncomingMessage, RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ReceiverError, errorMessage } from '../errors.js';
 
 export interface EngineTls {
@@ -77,11 +83,11 @@ export interface EngineEvent {
   timeNano: bigint;
 }
 
-interface DockerodeError {
+/** What a failed call carries: an HTTP status with Docker's message, or a Node error code. */
+interface CallFailure {
   statusCode?: number;
   code?: string;
   message?: string;
-  json?: unknown;
 }
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -98,12 +104,12 @@ const CONNECTION_ERROR_CODES = new Set([
   'ABORT_ERR',
 ]);
 
-/** Turns dockerode/Node failures into our errors; `what` names the call for the message. */
+/** Turns HTTP and Node failures into our errors; `what` names the call for the message. */
 export function engineError(err: unknown, what: string, endpoint: string): ReceiverError {
   if (err instanceof ReceiverError) return err;
-  const e = (typeof err === 'object' && err !== null ? err : {}) as DockerodeError;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as CallFailure;
   const status = e.statusCode;
-  const detail = dockerMessage(e) ?? errorMessage(err);
+  const detail = e.message?.trim() || errorMessage(err);
   if (status === 404) {
     return new ReceiverError('CONTAINER_NOT_FOUND', `${what}: not found (${detail})`, { cause: err });
   }
@@ -133,32 +139,33 @@ export function engineError(err: unknown, what: string, endpoint: string): Recei
   return new ReceiverError('ENGINE_API_ERROR', `${what}: ${detail}`, { cause: err, transient: true });
 }
 
-function dockerMessage(e: DockerodeError): string | undefined {
-  const json = e.json;
-  if (typeof json === 'object' && json !== null && 'message' in json) {
-    const m = (json).message;
-    if (typeof m === 'string') return m;
-  }
-  return e.message?.trim();
+/** How to reach the engine: a unix socket, or host and port with or without TLS. */
+export interface EngineAddress {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  tls: boolean;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
 }
 
 /**
  * tcp:// speaks TLS when certificates are configured (the docker CLI's
  * DOCKER_TLS_VERIFY convention), https:// always.
  */
-export function dockerodeOptions(endpoint: string, apiVersion: string | null, tls?: EngineTls): Docker.DockerOptions {
-  const options: Docker.DockerOptions = {};
-  if (apiVersion !== null) options.version = `v${apiVersion}`;
-  if (endpoint.startsWith('unix://')) {
-    options.socketPath = endpoint.slice('unix://'.length);
-    return options;
-  }
+export function engineAddress(endpoint: string, tls?: EngineTls): EngineAddress {
+  if (endpoint.startsWith('unix://')) return { socketPath: endpoint.slice('unix://'.length), tls: false, rejectUnauthorized: true };
   const url = new URL(endpoint.replace(/^tcp:\/\//, 'http://'));
-  const withTls = tls !== undefined && (tls.ca_file !== null || tls.cert_file !== null || tls.insecure_skip_verify);
-  options.protocol = url.protocol === 'https:' || withTls ? 'https' : 'http';
-  options.host = url.hostname;
-  options.port = url.port === '' ? (options.protocol === 'https' ? 2376 : 2375) : Number(url.port);
-  if (tls !== undefined && options.protocol === 'https') {
+  const withTls = url.protocol === 'https:' || (tls !== undefined && (tls.ca_file !== null || tls.cert_file !== null || tls.insecure_skip_verify));
+  const address: EngineAddress = {
+    host: url.hostname,
+    port: url.port === '' ? (withTls ? 2376 : 2375) : Number(url.port),
+    tls: withTls,
+    rejectUnauthorized: !(tls?.insecure_skip_verify ?? false),
+  };
+  if (withTls && tls !== undefined) {
     const read = (file: string | null, key: string): Buffer | undefined => {
       if (file === null) return undefined;
       try {
@@ -170,63 +177,77 @@ export function dockerodeOptions(endpoint: string, apiVersion: string | null, tl
     const ca = read(tls.ca_file, 'ca_file');
     const cert = read(tls.cert_file, 'cert_file');
     const key = read(tls.key_file, 'key_file');
-    if (ca !== undefined) options.ca = ca;
-    if (cert !== undefined) options.cert = cert;
-    if (key !== undefined) options.key = key;
-    if (tls.insecure_skip_verify) (options as Docker.DockerOptions & { checkServerIdentity?: () => undefined }).checkServerIdentity = () => undefined;
+    if (ca !== undefined) address.ca = ca;
+    if (cert !== undefined) address.cert = cert;
+    if (key !== undefined) address.key = key;
   }
-  return options;
+  return address;
 }
+
+type Query = Record<string, string | number | boolean | undefined>;
 
 export class DockerEngine {
   readonly endpoint: string;
-  private readonly docker: Docker;
+  private readonly address: EngineAddress;
+  private readonly prefix: string;
   private readonly timeoutMs: number;
+  /** Keep-alive for the short calls; log and event streams get a socket of their own. */
+  private readonly agent: HttpAgent;
 
   constructor(options: EngineOptions) {
     this.endpoint = options.endpoint;
     this.timeoutMs = options.timeoutMs;
-    this.docker = new Docker(dockerodeOptions(options.endpoint, options.apiVersion, options.tls));
+    this.address = engineAddress(options.endpoint, options.tls);
+    this.prefix = options.apiVersion === null ? '' : `/v${options.apiVersion}`;
+    this.agent = this.address.tls ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
   }
 
   async info(signal?: AbortSignal): Promise<EngineInfo> {
-    // dockerode's typings omit the options argument of info() and version(), but both pass it through.
-    type Call = (this: Docker, opts: { abortSignal: AbortSignal }) => Promise<Record<string, unknown>>;
-    const info = await this.call<Record<string, unknown>>('engine info', (abortSignal) => (this.docker.info as unknown as Call).call(this.docker, { abortSignal }), signal);
-    const version = await this.call<Record<string, unknown>>('engine version', (abortSignal) => (this.docker.version as unknown as Call).call(this.docker, { abortSignal }), signal);
+    const info = await this.json('engine info', '/info', {}, signal);
+    const version = await this.json('engine version', '/version', {}, signal);
     return {
-      name: typeof info['Name'] === 'string' ? info['Name'] : '',
-      serverVersion: typeof version['Version'] === 'string' ? version['Version'] : '',
-      apiVersion: typeof version['ApiVersion'] === 'string' ? version['ApiVersion'] : '',
-      systemTime: typeof info['SystemTime'] === 'string' ? info['SystemTime'] : '',
+      name: text(info['Name']),
+      serverVersion: text(version['Version']),
+      apiVersion: text(version['ApiVersion']),
+      systemTime: text(info['SystemTime']),
     };
   }
 
   async listContainers(all: boolean, signal?: AbortSignal): Promise<ContainerSummary[]> {
-    const list = await this.call('list containers', (abortSignal) => this.docker.listContainers({ all, abortSignal }), signal);
-    return list.map((c) => ({
-      id: c.Id,
-      name: (c.Names[0] ?? '').replace(/^\//, ''),
-      state: c.State,
-      created: c.Created,
-      networkMode: c.HostConfig.NetworkMode,
-    }));
+    const list = await this.json('list containers', '/containers/json', { all }, signal);
+    if (!Array.isArray(list)) throw new ReceiverError('ENGINE_API_ERROR', 'list containers: the engine did not answer with a list', { transient: true });
+    return (list as Array<Record<string, unknown>>).map((c) => {
+      const names = Array.isArray(c['Names']) ? (c['Names'] as unknown[]) : [];
+      const hostConfig = record(c['HostConfig']);
+      return {
+        id: text(c['Id']),
+        name: text(names[0]).replace(/^\//, ''),
+        state: text(c['State']),
+        created: typeof c['Created'] === 'number' ? c['Created'] : 0,
+        networkMode: text(hostConfig['NetworkMode']),
+      };
+    });
   }
 
   async inspect(id: string, signal?: AbortSignal): Promise<ContainerDetails> {
-    const c = await this.call(`inspect container ${id.slice(0, 12)}`, (abortSignal) => this.docker.getContainer(id).inspect({ abortSignal }), signal);
+    const c = await this.json(`inspect container ${id.slice(0, 12)}`, `/containers/${encodeURIComponent(id)}/json`, {}, signal);
+    const config = record(c['Config']);
+    const state = record(c['State']);
+    const logConfig = record(record(c['HostConfig'])['LogConfig']);
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(record(config['Labels']))) if (typeof v === 'string') labels[k] = v;
     return {
-      id: c.Id,
-      name: c.Name.replace(/^\//, ''),
-      image: c.Config.Image,
-      imageId: c.Image,
-      labels: { ...(c.Config.Labels ?? {}) },
-      tty: c.Config.Tty === true,
-      running: c.State.Running === true,
-      startedAt: c.State.StartedAt,
-      finishedAt: c.State.FinishedAt,
-      logDriver: c.HostConfig.LogConfig?.Type ?? '',
-      logPath: c.LogPath ?? '',
+      id: text(c['Id']),
+      name: text(c['Name']).replace(/^\//, ''),
+      image: text(config['Image']),
+      imageId: text(c['Image']),
+      labels,
+      tty: config['Tty'] === true,
+      running: state['Running'] === true,
+      startedAt: text(state['StartedAt']),
+      finishedAt: text(state['FinishedAt']),
+      logDriver: text(logConfig['Type']),
+      logPath: text(c['LogPath']),
     };
   }
 
@@ -235,19 +256,9 @@ export class DockerEngine {
    * the returned stream and must destroy it.
    */
   async openLogStream(id: string, request: LogStreamRequest): Promise<IncomingMessage> {
-    const options: Docker.ContainerLogsOptions & { follow: true } = {
-      follow: true,
-      stdout: true,
-      stderr: true,
-      timestamps: true,
-      // The typings say number, the API also takes "all".
-      tail: request.tail as number,
-      abortSignal: request.signal,
-    };
-    if (request.since !== undefined) options.since = request.since;
+    const query: Query = { follow: true, stdout: true, stderr: true, timestamps: true, tail: request.tail, since: request.since };
     try {
-      // With follow: true dockerode resolves to the raw HTTP response.
-      return (await this.docker.getContainer(id).logs(options)) as IncomingMessage;
+      return await this.open(`/containers/${encodeURIComponent(id)}/logs`, query, request.signal);
     } catch (err) {
       throw engineError(err, `open log stream of ${id.slice(0, 12)}`, this.endpoint);
     }
@@ -256,18 +267,25 @@ export class DockerEngine {
   /** Opens the events stream for container events. The caller owns and destroys it. */
   async openEventStream(signal: AbortSignal): Promise<IncomingMessage> {
     try {
-      const options = { filters: { type: ['container'] }, abortSignal: signal };
-      return (await this.docker.getEvents(options as Docker.GetEventsOptions)) as IncomingMessage;
+      return await this.open('/events', { filters: JSON.stringify({ type: ['container'] }) }, signal);
     } catch (err) {
       throw engineError(err, 'open events stream', this.endpoint);
     }
   }
 
-  private async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+  /** Closes idle keep-alive sockets (at shutdown). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** A request/response call with a JSON answer, within the call timeout. */
+  private async json(what: string, path: string, query: Query, outer?: AbortSignal): Promise<Record<string, unknown>> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = outer === undefined ? timeout : AbortSignal.any([outer, timeout]);
     try {
-      return await fn(signal);
+      const response = await this.send(path, query, signal, true);
+      const body = await readBody(response, signal);
+      return JSON.parse(body) as Record<string, unknown>;
     } catch (err) {
       if (timeout.aborted) {
         throw new ReceiverError('ENGINE_UNREACHABLE', `${what}: the Docker engine at ${this.endpoint} did not answer within ${this.timeoutMs} ms`, {
@@ -278,6 +296,99 @@ export class DockerEngine {
       throw engineError(err, what, this.endpoint);
     }
   }
+
+  /** A streaming call: resolves with the response once its status is known to be 200. */
+  private open(path: string, query: Query, signal: AbortSignal): Promise<IncomingMessage> {
+    return this.send(path, query, signal, false);
+  }
+
+  private send(path: string, query: Query, signal: AbortSignal, pooled: boolean): Promise<IncomingMessage> {
+    const a = this.address;
+    const options: RequestOptions = {
+      method: 'GET',
+      path: `${this.prefix}${path}${queryString(query)}`,
+      headers: { host: 'docker' },
+      signal,
+      // Streams live long: a pooled socket would count against the pool and be reused after we destroy it.
+      agent: pooled ? this.agent : false,
+    };
+    if (a.socketPath !== undefined) options.socketPath = a.socketPath;
+    else {
+      options.host = a.host;
+      options.port = a.port;
+    }
+    if (a.tls) Object.assign(options, { ca: a.ca, cert: a.cert, key: a.key, rejectUnauthorized: a.rejectUnauthorized });
+    return new Promise((resolve, reject) => {
+      const req = (a.tls ? httpsRequest : httpRequest)(options, (res) => {
+        if (res.statusCode === 200) {
+          resolve(res);
+          return;
+        }
+        readBody(res, signal).then(
+          (body) => reject(Object.assign(new Error(dockerErrorMessage(body, res.statusCode)), { statusCode: res.statusCode })),
+          reject,
+        );
+      });
+      req.once('error', reject);
+      req.end();
+    });
+  }
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+}
+
+function queryString(query: Query): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) parts.push(`${k}=${encodeURIComponent(typeof v === 'boolean' ? (v ? '1' : '0') : String(v))}`);
+  return parts.length === 0 ? '' : `?${parts.join('&')}`;
+}
+
+/** Docker answers errors with {"message": "..."}. */
+function dockerErrorMessage(body: string, status: number | undefined): string {
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    const message = record(parsed)['message'];
+    if (typeof message === 'string') return message;
+  } catch {
+    // not JSON: use the text
+  }
+  return body.trim() === '' ? `HTTP ${status ?? '?'}` : body.trim().slice(0, 500);
+}
+
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+function readBody(res: IncomingMessage, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onAbort = (): void => {
+      res.destroy();
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) {
+        res.destroy(new Error(`the engine's answer exceeded ${MAX_ANSWER_BYTES} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.once('end', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    res.once('error', (err) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+  });
 }
 
 /** Parses one line of the events stream; null for anything we do not use. */

@@ -29,12 +29,16 @@
  * `size` the real size), so both sources give equal LogLines for the same output.
  *
  * Offsets: every line carries `endOffset` (just after the `\n` of the last JSON line that
- * completed it) and `resumeOffset`, where parsing must restart to lose nothing after it. They
- * differ only while the other stream has a pending partial line (a 16 KiB piece waiting for its
- * continuation) that began earlier: restarting at endOffset would drop that line's first
- * pieces, so resumeOffset points at its start, and the lines of this stream in between will be
- * seen again (the caller's per-stream timestamp cursors drop them). resumeOffset is -1 when that
- * pending line began in an earlier file (see nextFile).
+ * completed it) and `resumeOffset`, where parsing must restart to lose nothing after it and see
+ * nothing before it again. They differ in two cases:
+ * - the other stream has a pending partial line (a 16 KiB piece waiting for its continuation)
+ *   that began earlier: restarting at endOffset would drop that line's first pieces, so
+ *   resumeOffset points at its start, and the lines of this stream in between will be seen again
+ *   (the caller's per-stream timestamp cursors drop them); -1 when that line began in an earlier
+ *   file (see nextFile);
+ * - a merged line emitted late (its last piece was full-size, and only the next message of its
+ *   stream, or end(), showed it was complete): lines after its end were delivered before it, so
+ *   resumeOffset is where parsing had got to.
  */
 
 import type { IoStream, LogLine } from '../framing/log-framer.js';
@@ -46,9 +50,10 @@ export interface FileLine extends LogLine {
   /** Offset in the file just after the `\n` of the last JSON line of this logical line. */
   endOffset: number;
   /**
-   * Offset from which parsing must restart so that nothing after this line is lost:
-   * endOffset, or the start of the other stream's pending partial line when there is one
-   * (-1: it began in an earlier file).
+   * Offset from which parsing must restart so that nothing after this line is lost (and nothing
+   * before it comes again): how far the file had been parsed when the line was emitted (its
+   * endOffset, or further for a merged line emitted late), or the start of the other stream's
+   * pending partial line when there is one (-1: it began in an earlier file).
    */
   resumeOffset: number;
 }
@@ -58,6 +63,12 @@ export interface JsonFileParserOptions {
   maxLogSize: number;
   /** File offset of the first byte that will be pushed. */
   startOffset: number;
+  /**
+   * The container has a TTY (Config.Tty): lines end in `\r\n` (the terminal's), and the `\r`s
+   * before a line's `\n` are dropped as LogFramer does in TTY mode. Default false: a `\r` before
+   * the `\n` is what the program wrote, and is kept.
+   */
+  tty?: boolean;
 }
 
 export interface JsonFileParserSink {
@@ -77,6 +88,7 @@ export const MAX_JSON_LINE = 1024 * 1024;
 const KEEP_BUFFER_LIMIT = 64 * 1024;
 
 const LF = 10;
+const CR = 13;
 const QUOTE = 34;
 const BACKSLASH = 92;
 const COMMA = 44;
@@ -212,6 +224,8 @@ class PendingLine {
   startOffset = 0;
   /** File offset just after the JSON line of the last piece. */
   endOffset = 0;
+  /** How many `\r` bytes end what was appended so far, kept or not: TTY mode drops them before `\n`. */
+  private trailingCrs = 0;
   private buf: Buffer | null = null;
 
   constructor(
@@ -225,12 +239,16 @@ class PendingLine {
     this.size = 0;
     this.pieces = 1;
     this.startOffset = startOffset;
+    this.trailingCrs = 0;
   }
 
   append(src: Buffer, start: number, end: number): void {
     const n = end - start;
     if (n <= 0) return;
     this.size += n;
+    let crs = 0;
+    while (crs < n && src[end - 1 - crs] === CR) crs++;
+    this.trailingCrs = crs === n ? this.trailingCrs + n : crs;
     const room = this.max - this.len;
     if (room <= 0) return;
     const take = n < room ? n : room;
@@ -248,6 +266,17 @@ class PendingLine {
     this.len = needed;
   }
 
+  /**
+   * Same as LogFramer's: drops the `\r`s before a TTY line's `\n` (the terminal turns every
+   * `\n` into `\r\n`, so a program's own `\r\n` arrives as `\r\r\n`; neither is text).
+   */
+  dropTrailingCr(): void {
+    if (this.trailingCrs === 0) return;
+    this.size -= this.trailingCrs;
+    if (this.len > this.size) this.len = this.size;
+    this.trailingCrs = 0;
+  }
+
   decode(): string {
     const buf = this.buf;
     if (buf === null || this.len === 0) return '';
@@ -259,6 +288,7 @@ class PendingLine {
     this.len = 0;
     this.size = 0;
     this.pieces = 0;
+    this.trailingCrs = 0;
     if (this.buf !== null && this.buf.length > KEEP_BUFFER_LIMIT) this.buf = null;
   }
 }
@@ -280,6 +310,7 @@ interface Entry {
 export class JsonFileParser {
   private readonly sink: JsonFileParserSink;
   private readonly maxLogSize: number;
+  private readonly tty: boolean;
   /** File offset of the first byte of the next chunk. */
   private offset: number;
   /** An incomplete JSON line carried over from the previous chunk. */
@@ -303,6 +334,7 @@ export class JsonFileParser {
     if (!Number.isInteger(startOffset) || startOffset < 0) throw new RangeError(`startOffset must be an integer >= 0 (got ${startOffset})`);
     this.sink = sink;
     this.maxLogSize = maxLogSize;
+    this.tty = options.tty ?? false;
     this.offset = startOffset;
     this.stdout = new PendingLine('stdout', maxLogSize);
     this.stderr = new PendingLine('stderr', maxLogSize);
@@ -415,6 +447,8 @@ export class JsonFileParser {
    * complete and emitted (the older first); an incomplete JSON line is reported and dropped.
    */
   end(): void {
+    // Everything up to here has been seen: a restart after these lines begins here.
+    const progress = this.carryLen > 0 ? this.carryStart : this.offset;
     if (this.carryLen > 0) {
       this.sink.malformed(this.carryStart, 'the file ends inside a line; dropped');
       this.dropCarry();
@@ -422,11 +456,11 @@ export class JsonFileParser {
     const a = this.stdout;
     const b = this.stderr;
     if (a.ts !== null && b.ts !== null && b.ts < a.ts) {
-      this.emitPending(b);
-      this.emitPending(a);
+      this.emitPending(b, progress);
+      this.emitPending(a, progress);
     } else {
-      this.emitPending(a);
-      this.emitPending(b);
+      this.emitPending(a, progress);
+      this.emitPending(b, progress);
     }
   }
 
@@ -493,7 +527,7 @@ export class JsonFileParser {
         entry.ascii = bits < 0x80;
         i += 2;
       } else {
-        i = this.unescape(buf, textStart, i, end);
+        i = this.unescape(buf, textStart, i, end, bits);
         if (i < 0) return -1;
       }
     } else {
@@ -538,37 +572,46 @@ export class JsonFileParser {
    * is plain, buf[firstEscape] is a backslash. Returns the index of the closing quote, or -1
    * (invalid escape, or the string does not end before `end`). Fills `entry` on success.
    */
-  private unescape(buf: Buffer, textStart: number, firstEscape: number, end: number): number {
-    // The string must close before the line's `\n`. Unescaping never lengthens (\uXXXX, 6 bytes,
-    // is at most 3; a surrogate pair, 12, is 4), so the line's length bounds the scratch needed.
-    const nl = buf.indexOf(LF, firstEscape);
-    const limit = nl >= 0 && nl < end ? nl : end;
-    const needed = limit - textStart;
-    if (this.scratch.length < needed || (this.scratch.length > KEEP_BUFFER_LIMIT && needed <= KEEP_BUFFER_LIMIT)) {
-      this.scratch = Buffer.allocUnsafe(needed > 4096 ? needed : 4096);
+  private unescape(buf: Buffer, textStart: number, firstEscape: number, end: number, prefixBits: number): number {
+    // Unescaping never lengthens (\uXXXX, 6 bytes, is at most 3; a surrogate pair, 12, is 4), so
+    // the output fits in the scratch buffer as long as the input read does; a string that runs
+    // longer is retried with a larger buffer (the string ends before the line's `\n` anyway: a
+    // raw control byte stops the scan).
+    if (this.scratch.length > KEEP_BUFFER_LIMIT && end - textStart <= KEEP_BUFFER_LIMIT) this.scratch = Buffer.allocUnsafe(4096);
+    for (;;) {
+      const limit = end - textStart <= this.scratch.length ? end : textStart + this.scratch.length;
+      const r = this.unescapeInto(buf, textStart, firstEscape, limit, prefixBits);
+      if (r !== -2) return r;
+      if (this.scratch.length >= MAX_JSON_LINE) return -1;
+      this.scratch = Buffer.allocUnsafe(this.scratch.length * 2);
     }
+  }
+
+  /** unescape() into the scratch buffer, reading at most up to `limit`; -2: ran out of room. */
+  private unescapeInto(buf: Buffer, textStart: number, firstEscape: number, limit: number, prefixBits: number): number {
     const out = this.scratch;
+    // Running out of input at `limit`: -2 when the scratch size set it (retry with more room).
+    const ranOut = limit - textStart >= out.length ? -2 : -1;
     let n = firstEscape - textStart;
-    buf.copy(out, 0, textStart, firstEscape);
+    if (n > 64) buf.copy(out, 0, textStart, firstEscape);
+    else for (let k = 0; k < n; k++) out[k] = buf[textStart + k];
     let i = firstEscape;
-    let ascii = true;
-    for (let k = textStart; k < firstEscape; k++) {
-      if (buf[k] >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
+    // OR of every byte written: < 0x80 means ASCII (decoded as latin1, which is cheaper).
+    let bits = prefixBits;
     while (i < limit) {
-      const c = buf[i];
-      if (c === QUOTE) break;
-      if (c !== BACKSLASH) {
-        if (c < 0x20) return -1;
-        if (c >= 0x80) ascii = false;
-        out[n++] = c;
-        i++;
+      let c = buf[i];
+      if (STRING_STOP[c] === 0) {
+        // A run of plain bytes (the common case between escapes).
+        do {
+          out[n++] = c;
+          bits |= c;
+          c = buf[++i];
+        } while (i < limit && STRING_STOP[c] === 0);
         continue;
       }
-      if (i + 1 >= limit) return -1;
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) return -1; // a raw control byte: not valid JSON
+      if (i + 1 >= limit) return ranOut;
       const e = buf[i + 1];
       i += 2;
       switch (e) {
@@ -594,13 +637,14 @@ export class JsonFileParser {
           continue;
         case 117: {
           // u
-          if (i + 4 > limit) return -1;
+          if (i + 4 > limit) return ranOut;
           let cp = hex4(buf, i);
           if (cp < 0) return -1;
           i += 4;
           if (cp >= 0xd800 && cp <= 0xdbff) {
             // A high surrogate: a pair when a low one follows, else U+FFFD (as JSON.parse then
             // UTF-8 encoding would give).
+            if (i + 6 > limit && ranOut === -2) return -2;
             if (i + 6 <= limit && buf[i] === BACKSLASH && buf[i + 1] === 117) {
               const low = hex4(buf, i + 2);
               if (low >= 0xdc00 && low <= 0xdfff) {
@@ -618,7 +662,7 @@ export class JsonFileParser {
           if (cp < 0x80) {
             out[n++] = cp;
           } else {
-            ascii = false;
+            bits = 0x80;
             if (cp < 0x800) {
               out[n++] = 0xc0 | (cp >> 6);
               out[n++] = 0x80 | (cp & 0x3f);
@@ -639,13 +683,13 @@ export class JsonFileParser {
           return -1;
       }
     }
-    if (i >= limit) return -1;
+    if (i >= limit) return ranOut;
     const entry = this.entry;
     entry.textBuf = out;
     entry.textStart = 0;
     entry.newline = n > 0 && out[n - 1] === LF;
     entry.textEnd = entry.newline ? n - 1 : n;
-    entry.ascii = ascii;
+    entry.ascii = bits < 0x80;
     return i;
   }
 
@@ -702,14 +746,21 @@ export class JsonFileParser {
         acc.pieces++;
         acc.append(entry.textBuf, entry.textStart, entry.textEnd);
         acc.endOffset = lineEnd;
-        if (entry.newline || length < DOCKER_PARTIAL_SIZE) this.emitPending(acc);
+        if (entry.newline && this.tty) acc.dropTrailingCr();
+        if (entry.newline || length < DOCKER_PARTIAL_SIZE) this.emitPending(acc, lineEnd);
         return;
       }
-      // Another message: that full-size piece was the end of its line after all.
-      this.emitPending(acc);
+      // Another message: that full-size piece was the end of its line after all. Lines of the
+      // other stream after it were delivered already: a restart after it begins at this message.
+      this.emitPending(acc, lineStart);
     }
     if (entry.newline || length < DOCKER_PARTIAL_SIZE) {
-      this.emitDirect(entry, length, lineEnd);
+      if (entry.newline && this.tty) {
+        let end = entry.textEnd;
+        while (end > entry.textStart && entry.textBuf[end - 1] === CR) end--;
+        entry.textEnd = end;
+      }
+      this.emitDirect(entry, entry.textEnd - entry.textStart, lineEnd);
       return;
     }
     acc.start(entry.ts, lineStart);
@@ -740,7 +791,13 @@ export class JsonFileParser {
     });
   }
 
-  private emitPending(acc: PendingLine): void {
+  /**
+   * Emits a merged line. `progress` is how far the file has been parsed: every line that ends
+   * before it has been emitted by now (except the other stream's pending one), so a restart after
+   * this line begins there (or at that pending line's start), not at its own end, which a late
+   * emission (end(), another message) leaves behind lines already delivered.
+   */
+  private emitPending(acc: PendingLine, progress: number): void {
     const ts = acc.ts;
     if (ts === null) return;
     const other = acc === this.stdout ? this.stderr : this.stdout;
@@ -753,7 +810,7 @@ export class JsonFileParser {
       size: acc.size,
       pieces: acc.pieces,
       endOffset,
-      resumeOffset: other.ts !== null && other.startOffset < endOffset ? other.startOffset : endOffset,
+      resumeOffset: other.ts !== null && other.startOffset < progress ? other.startOffset : progress,
     };
     acc.clear();
     this.sink.line(line);

@@ -96,6 +96,8 @@ export interface TailerOptions {
   startAtEnd: boolean;
   /** Longest line text kept, in bytes (>= 1024). */
   maxLogSize: number;
+  /** The container has a TTY (Config.Tty): `\r\n` line ends are dropped as LogFramer does (default false). */
+  tty?: boolean;
   /** Bytes per read (default 256 KiB). */
   readChunkBytes?: number;
   /** Slow fallback poll while waiting for data, in ms (default 1000). */
@@ -149,6 +151,9 @@ interface ScanEntry {
   dev: number;
   ino: number;
   size: number;
+  mtimeMs: number;
+  /** Taken in the same snapshot (see scan). */
+  fingerprint: string;
 }
 
 /** A file known to come after the current one, not read yet. */
@@ -253,20 +258,12 @@ function gzipFingerprintSync(fd: number): string {
 }
 
 /** The uncompressed size a gzip trailer announces (mod 2^32), 0 if unreadable. */
-function gzipAnnouncedSize(file: string): number {
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(file, 'r');
-    const { size } = fs.fstatSync(fd);
-    if (size < 18) return 0;
-    const b = Buffer.alloc(4);
-    fs.readSync(fd, b, 0, 4, size - 4);
-    return b.readUInt32LE(0);
-  } catch {
-    return 0;
-  } finally {
-    if (fd !== null) fs.closeSync(fd);
-  }
+function gzipAnnouncedSize(fd: number): number {
+  const { size } = fs.fstatSync(fd);
+  if (size < 18) return 0;
+  const b = Buffer.alloc(4);
+  fs.readSync(fd, b, 0, 4, size - 4);
+  return b.readUInt32LE(0);
 }
 
 function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
@@ -344,6 +341,7 @@ export class JsonFileTailer {
   private readonly dir: string;
   private readonly base: string;
   private readonly maxLogSize: number;
+  private readonly tty: boolean;
   private readonly chunkBytes: number;
   private readonly pollMs: number;
   private readonly buffer: Buffer;
@@ -357,8 +355,14 @@ export class JsonFileTailer {
   private newer: KnownFile[] = [];
   /** Where a pending partial line that began in an earlier file began (see parser.nextFile). */
   private carryPosition: FilePosition | null = null;
-  /** Fingerprints computed for the last snapshot, by `dev:ino:gz`. */
-  private readonly fingerprints = new Map<string, string>();
+  /** The directory's mtime at the last snapshot: polling only looks again when it changed. */
+  private snapshotDirMtime = -1;
+  /**
+   * Fingerprints of the last snapshot's files by `dev:ino:gz`, with the size and mtime they were
+   * taken at. Rotated files never change, so only new files and the active one are read again;
+   * an inode number reused by a new file comes with another size or mtime.
+   */
+  private fingerprints = new Map<string, { size: number; mtimeMs: number; fingerprint: string }>();
 
   private started = false;
   private closed = false;
@@ -392,6 +396,7 @@ export class JsonFileTailer {
     this.dir = path.dirname(logPath);
     this.base = path.basename(logPath);
     this.maxLogSize = maxLogSize;
+    this.tty = options.tty ?? false;
     this.buffer = Buffer.allocUnsafe(this.chunkBytes);
     this.restartFrom = position;
     this.startAtEnd = startAtEnd;
@@ -470,9 +475,11 @@ export class JsonFileTailer {
           continue;
         }
         this.changed = false;
-        const n = await this.readChunk(this.current);
+        const cur = this.current;
+        const n = await this.readChunk(cur);
         if (this.closed) break;
-        if (n === 0) await this.atEnd(this.current);
+        // A short read usually means the end: fstat says so without another read round trip.
+        if (n === 0 || (n < this.chunkBytes && cur === this.current && cur.fd !== null && fs.fstatSync(cur.fd).size <= cur.offset)) await this.atEnd(cur);
       } catch (err) {
         if (this.closed) break;
         this.reportError(`reading ${this.current?.file ?? this.logPath} failed; restarting from the last delivered line`, err);
@@ -494,7 +501,7 @@ export class JsonFileTailer {
       } catch (err) {
         // A damaged archive: what it still holds is lost; go on with the next file.
         await this.closeFile(cur);
-        const announced = gzipAnnouncedSize(cur.file);
+        const announced = this.gzipAnnouncedSize(cur.file);
         this.sink.lost({
           bytes: announced > cur.offset ? announced - cur.offset : 0,
           reason: 'compressed_unreadable',
@@ -554,7 +561,7 @@ export class JsonFileTailer {
 
   /** Moves to the next newer file; false when there is none yet (wait and retry). */
   private async advance(): Promise<boolean> {
-    this.refreshChain();
+    let snapshot: ScanEntry[] | null = this.refreshChain();
     for (;;) {
       const next = this.newer[0];
       if (next === undefined) return false;
@@ -570,8 +577,10 @@ export class JsonFileTailer {
             `(more than max-file-1 rotations between two looks): files between it and ${next.file} may have come and gone unseen`,
         });
       }
-      const opened = await this.openKnown(next);
+      const opened = await this.openKnown(next, snapshot);
+      snapshot = null;
       this.newer.shift();
+      if (opened === 'unreadable') continue;
       if (opened === null) {
         this.sink.lost({
           bytes: next.size,
@@ -626,7 +635,15 @@ export class JsonFileTailer {
 
   /** Finds where to start reading; false when there is no file yet. */
   private async begin(): Promise<boolean> {
-    const entries = this.scan();
+    for (let attempt = 0; attempt < LOOKUP_ATTEMPTS; attempt++) {
+      const started = await this.beginWith(this.scan());
+      if (started !== null) return started;
+    }
+    return false;
+  }
+
+  /** begin() on one snapshot; null when a file moved before it could be opened (look again). */
+  private async beginWith(entries: ScanEntry[]): Promise<boolean | null> {
     const position = this.restartFrom;
     const atEnd = this.startAtEnd;
     // A file that only appears later holds nothing but new lines: read it from its start.
@@ -635,7 +652,8 @@ export class JsonFileTailer {
       for (let k = entries.length - 1; k >= 0; k--) {
         if (!this.matches(position.file, entries[k])) continue;
         const opened = await this.openEntry(entries[k], position.file, position.offset);
-        if (opened === null) continue;
+        if (opened === 'moved') return null;
+        if (opened === null) break; // shorter than the saved offset: not that file after all
         this.startReading(opened, position.offset, entries.slice(k + 1));
         return true;
       }
@@ -666,9 +684,12 @@ export class JsonFileTailer {
     // startAtEnd: after the last line of the newest file (the active one, or `.1` when caught
     // between Docker's rename and create). Otherwise everything retained, oldest first.
     for (let k = atEnd ? entries.length - 1 : 0; k < entries.length; k++) {
-      const e = entries[k];
-      const opened = await this.openEntry(e, null, 0);
-      if (opened === null) continue;
+      const opened = await this.openEntry(entries[k], null, 0);
+      if (opened === 'moved') {
+        this.startAtEnd = atEnd;
+        return null;
+      }
+      if (opened === null) continue; // an unreadable .gz (reported)
       if (atEnd && opened.fd !== null) opened.offset = await this.afterLastNewline(opened.fd);
       this.startReading(opened, opened.offset, entries.slice(k + 1));
       // An error before the first line restarts here, not at the (moved) end or the beginning.
@@ -696,7 +717,7 @@ export class JsonFileTailer {
 
   private newParser(startOffset: number): JsonFileParser {
     return new JsonFileParser(
-      { maxLogSize: this.maxLogSize, startOffset },
+      { maxLogSize: this.maxLogSize, startOffset, tty: this.tty },
       {
         line: (l) => this.deliver(l),
         malformed: (offset, reason) => this.malformed(offset, reason),
@@ -726,19 +747,53 @@ export class JsonFileTailer {
   // Files
   // -------------------------------------------------------------------------------------------
 
-  /** A consistent snapshot of the log's files, oldest first: `.N(.gz)` … `.1(.gz)`, the active one. */
+  /**
+   * A consistent snapshot of the log's files, oldest first (`.N(.gz)` … `.1(.gz)`, the active
+   * one), each with its fingerprint.
+   *
+   * Everything is taken synchronously, so no other code of this process runs in between, and it
+   * is repeated until a second listing agrees with the first: a fingerprint must belong to the
+   * file the snapshot names. (Docker deletes the oldest file right before creating the new one,
+   * which often gets the inode number just freed: fingerprinting by inode a moment later could
+   * credit the new file's first line to the old one.)
+   */
   private scan(): ScanEntry[] {
-    let previous = this.scanOnce();
-    for (let attempt = 1; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
-      const next = this.scanOnce();
-      const stable = sameSnapshot(previous, next);
-      previous = next;
-      if (stable) break;
+    let entries: ScanEntry[] = [];
+    for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
+      entries = this.scanOnce();
+      if (!this.fingerprintAll(entries)) continue;
+      if (sameSnapshot(entries, this.scanOnce())) break;
     }
-    // Fingerprints are only reused within one look: a deleted file's inode number is soon given
-    // to a new file, which a longer-lived cache would take for the old one.
-    this.fingerprints.clear();
-    return previous;
+    this.snapshotDirMtime = this.dirMtime();
+    return entries;
+  }
+
+  /** Fingerprints every entry; false when a name no longer leads to the inode the listing saw. */
+  private fingerprintAll(entries: ScanEntry[]): boolean {
+    const known = this.fingerprints;
+    const next = new Map<string, { size: number; mtimeMs: number; fingerprint: string }>();
+    for (const e of entries) {
+      const key = `${e.dev}:${e.ino}:${e.gz}`;
+      const cached = known.get(key);
+      if (cached !== undefined && cached.size === e.size && cached.mtimeMs === e.mtimeMs && cached.fingerprint !== '') {
+        e.fingerprint = cached.fingerprint;
+      } else {
+        const fd = this.openByInode(e);
+        if (fd === null) return false;
+        try {
+          e.fingerprint = e.gz ? gzipFingerprintSync(fd) : headFingerprintSync(fd, fs.fstatSync(fd).size);
+        } finally {
+          this.closeFd(fd);
+        }
+      }
+      next.set(key, { size: e.size, mtimeMs: e.mtimeMs, fingerprint: e.fingerprint });
+    }
+    this.fingerprints = next;
+    return true;
+  }
+
+  private dirMtime(): number {
+    return fs.statSync(this.dir, { throwIfNoEntry: false })?.mtimeMs ?? -1;
   }
 
   private scanOnce(): ScanEntry[] {
@@ -776,7 +831,7 @@ export class JsonFileTailer {
       const file = path.join(this.dir, name);
       const st = fs.statSync(file, { throwIfNoEntry: false });
       if (st === undefined || !st.isFile()) continue;
-      entries.push({ file, index, gz, dev: st.dev, ino: st.ino, size: st.size });
+      entries.push({ file, index, gz, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, fingerprint: '' });
     }
     entries.sort((a, b) => b.index - a.index);
     return entries;
@@ -784,48 +839,18 @@ export class JsonFileTailer {
 
   /** Whether a snapshot entry is the file with identity `id` (possibly gzipped since). */
   private matches(id: FileIdentity, e: ScanEntry): boolean {
-    if (!e.gz) {
-      if (!sameInode(id, e)) return false;
-      return id.fingerprint === '' || this.fingerprintOf(e) === id.fingerprint;
-    }
+    if (!e.gz) return sameInode(id, e) && (id.fingerprint === '' || e.fingerprint === id.fingerprint);
     // A .gz whose head could not be decompressed is only known by its own inode.
     if (id.fingerprint === '') return sameInode(id, e);
-    return this.fingerprintOf(e) === id.fingerprint;
+    return e.fingerprint === id.fingerprint;
   }
 
-  /** Fingerprint of a snapshot entry ('' if it has no complete line or cannot be read). */
-  private fingerprintOf(e: ScanEntry): string {
-    const key = `${e.dev}:${e.ino}:${e.gz}`;
-    const cached = this.fingerprints.get(key);
-    if (cached !== undefined) return cached;
-    const fd = this.openByInode(e);
-    let fingerprint = '';
-    if (fd !== null) {
-      try {
-        fingerprint = e.gz ? gzipFingerprintSync(fd) : headFingerprintSync(fd, fs.fstatSync(fd).size);
-      } finally {
-        this.closeFd(fd);
-      }
-    }
-    this.fingerprints.set(key, fingerprint);
-    return fingerprint;
-  }
-
-  /**
-   * Opens the file of a snapshot entry, checking that the name still leads to that inode (files
-   * can only be opened by name, and a rotation may move it); null when it is gone.
-   */
+  /** Opens a snapshot entry's file if its name still leads to the inode the snapshot saw. */
   private openByInode(e: ScanEntry): number | null {
-    let file: string | null = e.file;
-    for (let attempt = 0; attempt < LOOKUP_ATTEMPTS && file !== null; attempt++) {
-      const fd = this.openSyncIfExists(file);
-      if (fd !== null) {
-        if (sameInode(fs.fstatSync(fd), e)) return fd;
-        this.closeFd(fd);
-      }
-      const moved = this.scanOnce().find((x) => x.gz === e.gz && sameInode(x, e));
-      file = moved === undefined ? null : moved.file;
-    }
+    const fd = this.openSyncIfExists(e.file);
+    if (fd === null) return null;
+    if (sameInode(fs.fstatSync(fd), e)) return fd;
+    this.closeFd(fd);
     return null;
   }
 
@@ -846,11 +871,11 @@ export class JsonFileTailer {
     return fingerprint !== '' && fingerprint !== cur.identity.fingerprint;
   }
 
-  /** Refreshes the chain of files newer than the current one (see the header). */
-  private refreshChain(): void {
-    const cur = this.current;
-    if (cur === null) return;
+  /** Refreshes the chain of files newer than the current one (see the header); returns the snapshot. */
+  private refreshChain(): ScanEntry[] {
     const entries = this.scan();
+    const cur = this.current;
+    if (cur === null) return entries;
     const chain: FileIdentity[] = [cur.identity];
     for (const k of this.newer) chain.push(k.identity);
     for (let i = chain.length - 1; i >= 0; i--) {
@@ -864,20 +889,21 @@ export class JsonFileTailer {
           k.size = e.gz ? e.size : Math.max(k.size, e.size);
           // A file first seen without a complete line is fingerprinted now, so that it is still
           // recognised once gzipped.
-          if (k.identity.fingerprint === '' && !e.gz) k.identity = { dev: e.dev, ino: e.ino, fingerprint: this.fingerprintOf(e) };
+          if (k.identity.fingerprint === '' && !e.gz) k.identity = { dev: e.dev, ino: e.ino, fingerprint: e.fingerprint };
         }
         this.newer = this.newer.slice(0, i).concat(this.knownFiles(entries.slice(j + 1), false));
-        return;
+        return entries;
       }
     }
     // None of the known files is there any more: all that is on disk now came after them.
     this.newer = this.newer.concat(this.knownFiles(entries, true));
+    return entries;
   }
 
   /** Snapshot entries as chain members (`gap`: files may be missing before the first one). */
   private knownFiles(entries: readonly ScanEntry[], gap: boolean): KnownFile[] {
     return entries.map((e, i) => ({
-      identity: { dev: e.dev, ino: e.ino, fingerprint: this.fingerprintOf(e) },
+      identity: { dev: e.dev, ino: e.ino, fingerprint: e.fingerprint },
       gz: e.gz,
       file: e.file,
       size: e.size,
@@ -885,32 +911,36 @@ export class JsonFileTailer {
     }));
   }
 
-  /** Opens a known newer file wherever it is now; null when it is gone. */
-  private async openKnown(k: KnownFile): Promise<CurrentFile | null> {
+  /** Opens a known newer file wherever it is now; null when it is gone (or unreadable: reported). */
+  private async openKnown(k: KnownFile, snapshot: ScanEntry[] | null): Promise<CurrentFile | 'unreadable' | null> {
     for (let attempt = 0; attempt < LOOKUP_ATTEMPTS; attempt++) {
-      const found = this.scan().find((e) => this.matches(k.identity, e));
+      const entries = attempt === 0 && snapshot !== null ? snapshot : this.scan();
+      const found = entries.find((e) => this.matches(k.identity, e));
       if (found === undefined) return null;
       const opened = await this.openEntry(found, k.identity.fingerprint === '' ? null : k.identity, 0);
-      if (opened !== null) return opened;
+      if (opened === null) return 'unreadable';
+      if (opened !== 'moved') return opened;
     }
     return null;
   }
 
   /**
-   * Opens a snapshot entry for reading from `offset`; null if it was moved or removed meanwhile
-   * (the caller looks again). `identity`, when given, is what positions will name.
+   * Opens a snapshot entry for reading from `offset`. 'moved' when its name no longer leads to
+   * it (the caller takes a new snapshot); null when it cannot be read from there (a .gz that
+   * cannot be decompressed, reported; a file shorter than `offset`). `identity`, when given, is
+   * what positions will name.
    */
-  private async openEntry(e: ScanEntry, identity: FileIdentity | null, offset: number): Promise<CurrentFile | null> {
+  private async openEntry(e: ScanEntry, identity: FileIdentity | null, offset: number): Promise<CurrentFile | 'moved' | null> {
     const fd = this.openByInode(e);
-    if (fd === null) return null;
+    if (fd === null) return 'moved';
     if (e.gz) {
-      const fingerprint = identity?.fingerprint ?? gzipFingerprintSync(fd);
+      const fingerprint = identity?.fingerprint ?? e.fingerprint;
       const gzip = new GzipReader(e.file, fd, this.chunkBytes, () => this.countFd(-1));
       try {
         await gzip.skip(offset);
       } catch (err) {
         await gzip.close();
-        const announced = gzipAnnouncedSize(e.file);
+        const announced = this.gzipAnnouncedSize(e.file);
         this.sink.lost({
           bytes: announced > offset ? announced - offset : 0,
           reason: 'compressed_unreadable',
@@ -927,8 +957,9 @@ export class JsonFileTailer {
       this.closeFd(fd);
       return null;
     }
-    const fingerprint = identity?.fingerprint ?? headFingerprintSync(fd, size);
-    return { identity: identity ?? { dev: e.dev, ino: e.ino, fingerprint }, file: e.file, gz: false, fd, gzip: null, offset, rotated: false };
+    const fingerprint = identity?.fingerprint ?? e.fingerprint;
+    // A rotated file (`.k`) is complete: Docker closed it before renaming it.
+    return { identity: identity ?? { dev: e.dev, ino: e.ino, fingerprint }, file: e.file, gz: false, fd, gzip: null, offset, rotated: e.index > 0 };
   }
 
   /** startAtEnd: the offset after the file's last complete line. */
@@ -945,6 +976,21 @@ export class JsonFileTailer {
     }
     // No line end: the file holds one unfinished line (start before it) or a monster (skip it).
     return end === 0 ? 0 : size;
+  }
+
+  /** Best effort, for loss reports. */
+  private gzipAnnouncedSize(file: string): number {
+    try {
+      const fd = this.openSyncIfExists(file);
+      if (fd === null) return 0;
+      try {
+        return gzipAnnouncedSize(fd);
+      } finally {
+        this.closeFd(fd);
+      }
+    } catch {
+      return 0;
+    }
   }
 
   private openSyncIfExists(file: string): number | null {
@@ -1055,8 +1101,8 @@ export class JsonFileTailer {
       // but renames are still looked at now and then.
       this.timer = setTimeout(() => {
         this.timer = null;
-        // Without a watch, renames are only seen by looking.
-        if (this.watcher === null) this.namesChanged = true;
+        // Without a watch, renames are only seen by looking (when the directory changed).
+        if (this.watcher === null && this.dirMtime() !== this.snapshotDirMtime) this.namesChanged = true;
         const wake = this.wake;
         this.wake = null;
         if (wake !== null) wake();

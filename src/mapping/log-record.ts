@@ -36,6 +36,14 @@ export const LOG_RECORD_DOCS: ReadonlyArray<readonly [string, string]> = [
   ['InstrumentationScope', '`docker_logs` with the receiver version.'],
 ];
 
+/**
+ * The attributes of ordinary lines, shared by all records and frozen: no record
+ * can change another's (an attempt throws), and a million records do not cost a
+ * million objects.
+ */
+const STDOUT_ATTRIBUTES: Record<string, string> = Object.freeze({ [LOG_ATTRIBUTE_KEYS.iostream]: 'stdout' });
+const STDERR_ATTRIBUTES: Record<string, string> = Object.freeze({ [LOG_ATTRIBUTE_KEYS.iostream]: 'stderr' });
+
 export const INSTRUMENTATION_SCOPE = Object.freeze({ name: 'docker_logs', version: VERSION });
 
 export interface LogRecordOptions {
@@ -49,11 +57,11 @@ export function toLogRecord(line: LogLine, resource: Resource, observed: HrTime,
     // Not a JSON object: the line goes out as a plain string, like any other.
     if (parsed !== null) return toStructuredRecord(line, parsed, resource, observed);
   }
-  // A fresh attributes object per record: a consumer changing one record must not change another.
-  const attributes: Record<string, string | number | boolean> = { [LOG_ATTRIBUTE_KEYS.iostream]: line.stream };
+  let attributes: Record<string, string | number | boolean>;
   if (line.truncated) {
-    attributes[LOG_ATTRIBUTE_KEYS.truncated] = true;
-    attributes[LOG_ATTRIBUTE_KEYS.originalSize] = line.size;
+    attributes = { [LOG_ATTRIBUTE_KEYS.iostream]: line.stream, [LOG_ATTRIBUTE_KEYS.truncated]: true, [LOG_ATTRIBUTE_KEYS.originalSize]: line.size };
+  } else {
+    attributes = line.stream === 'stdout' ? STDOUT_ATTRIBUTES : STDERR_ATTRIBUTES;
   }
   return {
     hrTime: toHrTime(line.timestamp),

@@ -10,9 +10,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { ExportResult } from '@opentelemetry/core';
 import { ExportResultCode } from '@opentelemetry/core';
-import { OTLPLogExporter as OtlpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
-import { OTLPLogExporter as OtlpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import type { CompressionAlgorithm, OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base';
 import type { DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import { LOG_ATTRIBUTE_KEYS } from '../mapping/log-record.js';
@@ -48,27 +46,43 @@ export class OwnedAgent {
 
 export class OtlpHttpLogExporter implements LogExporter {
   readonly id: string;
-  private readonly sdk: LogRecordExporter;
+  private readonly config: OtlpHttpExporterConfig;
+  /** Loaded on first use: only the encoding in use is imported (each SDK exporter costs memory). */
+  private sdk: Promise<LogRecordExporter> | null = null;
   private readonly agent = new OwnedAgent();
 
   constructor(id: string, config: OtlpHttpExporterConfig) {
     this.id = id;
-    const options = {
-      url: logsUrl(config),
-      headers: { ...config.headers },
-      compression: config.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
-      timeoutMillis: config.timeout,
-      // We send one batch at a time per exporter; the SDK's own limit only needs to allow that.
-      concurrencyLimit: 2,
-      httpAgentOptions: this.agent.factory,
-    };
-    this.sdk = config.encoding === 'json' ? new OtlpJsonLogExporter(options) : new OtlpProtoLogExporter(options);
+    this.config = config;
   }
 
-  exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt> {
+  private load(): Promise<LogRecordExporter> {
+    this.sdk ??= (async () => {
+      const config = this.config;
+      const options: OTLPExporterNodeConfigBase = {
+        url: logsUrl(config),
+        headers: { ...config.headers },
+        compression: config.compression as CompressionAlgorithm,
+        timeoutMillis: config.timeout,
+        // We send one batch at a time per exporter; the SDK's own limit only needs to allow that.
+        concurrencyLimit: 2,
+        httpAgentOptions: this.agent.factory,
+      };
+      if (config.encoding === 'json') {
+        const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-http');
+        return new OTLPLogExporter(options);
+      }
+      const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-proto');
+      return new OTLPLogExporter(options);
+    })();
+    return this.sdk;
+  }
+
+  async exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt> {
+    const sdk = await this.load();
     return new Promise((resolve) => {
       try {
-        this.sdk.export(records, (result) => resolve(this.classify(result)));
+        sdk.export(records, (result) => resolve(this.classify(result)));
       } catch (err) {
         resolve({ ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', `${this.id}: could not encode the batch: ${errorMessage(err)}`, { cause: err }) });
       }
@@ -88,7 +102,7 @@ export class OtlpHttpLogExporter implements LogExporter {
   }
 
   async shutdown(): Promise<void> {
-    await this.sdk.shutdown();
+    if (this.sdk !== null) await (await this.sdk).shutdown();
     this.agent.destroy();
   }
 }

@@ -264,11 +264,12 @@ export class LogPipeline implements LogsConsumer {
   }
 
   private noteAcknowledged(records: ReadableLogRecord[]): void {
-    let newest = this.newestAcked;
+    let newest: Readonly<[number, number]> | null = this.newestAcked;
     for (const r of records) {
       const t = r.hrTime;
-      if (newest === null || t[0] > newest[0] || (t[0] === newest[0] && t[1] > newest[1])) newest = [t[0], t[1]];
+      if (newest === null || t[0] > newest[0] || (t[0] === newest[0] && t[1] > newest[1])) newest = t;
     }
-    this.newestAcked = newest;
+    // Copied once, not per record: a time-ordered log makes nearly every record the newest.
+    if (newest !== null && newest !== this.newestAcked) this.newestAcked = [newest[0], newest[1]];
   }
 }

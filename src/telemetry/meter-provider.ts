@@ -3,18 +3,16 @@
  * readers are the exporters of service.pipelines.metrics (pushed every
  * collection_interval) and, when service.telemetry.metrics.address is set, a
  * Prometheus endpoint (pulled). Exporting metrics never blocks or fails logs.
+ * The metrics SDK and its exporters are loaded only when metrics are configured.
  */
 import { readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { MeterProvider as MeterProviderApi } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
-import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OtlpProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { IMetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Config, DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
@@ -44,12 +42,13 @@ export async function createSelfTelemetry(config: Config, version: string, logge
   }
   const intervals = Object.values(config.receivers).map((r) => r.collection_interval);
   const interval = intervals.length > 0 ? Math.min(...intervals) : 10_000;
+  const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   const readers: IMetricReader[] = [];
   const agent = new OwnedAgent();
   for (const id of pipeline?.exporters ?? []) {
     const exporterConfig = config.exporters[id];
     if (exporterConfig === undefined) continue;
-    const exporter = exporterConfig.type === 'otlphttp' ? otlpMetricExporter(exporterConfig, agent) : new DebugMetricExporter(id, exporterConfig, logger);
+    const exporter = exporterConfig.type === 'otlphttp' ? await otlpMetricExporter(exporterConfig, agent) : new DebugMetricExporter(id, exporterConfig, logger);
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
   }
   let prometheus: PrometheusExporter | null = null;
@@ -78,19 +77,26 @@ export async function createSelfTelemetry(config: Config, version: string, logge
   };
 }
 
-function otlpMetricExporter(config: OtlpHttpExporterConfig, agent: OwnedAgent): PushMetricExporter {
+async function otlpMetricExporter(config: OtlpHttpExporterConfig, agent: OwnedAgent): Promise<PushMetricExporter> {
+  const { AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
   const options = {
     httpAgentOptions: agent.factory,
     url: metricsUrl(config),
     headers: { ...config.headers },
-    compression: config.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+    compression: config.compression as CompressionAlgorithm,
     timeoutMillis: config.timeout,
     temporalityPreference: AggregationTemporality.CUMULATIVE,
   };
-  return config.encoding === 'json' ? new OtlpJsonMetricExporter(options) : new OtlpProtoMetricExporter(options);
+  if (config.encoding === 'json') {
+    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
+    return new OTLPMetricExporter(options);
+  }
+  const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
+  return new OTLPMetricExporter(options);
 }
 
-function startPrometheus(host: string, port: number): Promise<PrometheusExporter> {
+async function startPrometheus(host: string, port: number): Promise<PrometheusExporter> {
+  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
   return new Promise((resolve, reject) => {
     const exporter: PrometheusExporter = new PrometheusExporter({ host, port, endpoint: '/metrics' }, (err) => {
       if (err) reject(new ReceiverError('CONFIG_INVALID', `service.telemetry.metrics: cannot serve Prometheus metrics on ${host}:${port}: ${errorMessage(err)}`, { cause: err }));

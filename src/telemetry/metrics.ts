@@ -4,7 +4,7 @@
  * README (a test checks the two agree). Recording goes through the small typed
  * helpers below, so no other module names an instrument.
  */
-import type { Attributes, Counter, Histogram, Meter, ObservableGauge, UpDownCounter } from '@opentelemetry/api';
+import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
 import { createNoopMeter } from '@opentelemetry/api';
 
 export type MetricKind = 'counter' | 'updowncounter' | 'histogram' | 'gauge';
@@ -53,11 +53,26 @@ export type MissedReason = 'removed' | 'driver_unsupported' | 'rotated';
 /** Something that reports the value of a gauge when metrics are collected. */
 export type GaugeSource = () => Array<{ value: number; attributes?: Attributes }>;
 
+/**
+ * A running total for one counter and one set of attributes. Hot paths keep a
+ * cell and add to `value` directly (a plain number add per line); the meter
+ * reads the cells when it collects, through observable instruments.
+ */
+export interface CounterCell {
+  value: number;
+  readonly attributes: Attributes | undefined;
+}
+
+function attributesKey(attributes: Attributes | undefined): string {
+  if (attributes === undefined) return '';
+  let key = '';
+  for (const k of Object.keys(attributes).sort()) key += `${k}=${String(attributes[k])};`;
+  return key;
+}
+
 export class ReceiverMetrics {
-  private readonly counters = new Map<MetricName, Counter>();
-  private readonly upDown = new Map<MetricName, UpDownCounter>();
+  private readonly cells = new Map<MetricName, Map<string, CounterCell>>();
   private readonly histograms = new Map<MetricName, Histogram>();
-  private readonly gauges = new Map<MetricName, ObservableGauge>();
   private readonly gaugeSources = new Map<MetricName, GaugeSource[]>();
 
   constructor(meter: Meter = createNoopMeter()) {
@@ -66,11 +81,14 @@ export class ReceiverMetrics {
       const options = { unit: def.unit, description: def.description };
       switch (def.kind) {
         case 'counter':
-          this.counters.set(name, meter.createCounter(name, options));
+        case 'updowncounter': {
+          this.cells.set(name, new Map());
+          const instrument = def.kind === 'counter' ? meter.createObservableCounter(name, options) : meter.createObservableUpDownCounter(name, options);
+          instrument.addCallback((result) => {
+            for (const cell of this.cells.get(name)?.values() ?? []) result.observe(cell.value, cell.attributes);
+          });
           break;
-        case 'updowncounter':
-          this.upDown.set(name, meter.createUpDownCounter(name, options));
-          break;
+        }
         case 'histogram':
           this.histograms.set(name, meter.createHistogram(name, options));
           break;
@@ -81,17 +99,35 @@ export class ReceiverMetrics {
               for (const point of safeRead(source)) result.observe(point.value, point.attributes);
             }
           });
-          this.gauges.set(name, gauge);
           break;
         }
       }
     }
   }
 
+  /** The cell of a counter for these attributes, created on first use; keep it for hot paths. */
+  cell(name: MetricName, attributes?: Attributes): CounterCell {
+    const byKey = this.cells.get(name);
+    if (byKey === undefined) throw new Error(`${name} is not a counter`);
+    const key = attributesKey(attributes);
+    let cell = byKey.get(key);
+    if (cell === undefined) {
+      cell = { value: 0, attributes: attributes === undefined ? undefined : { ...attributes } };
+      byKey.set(key, cell);
+    }
+    return cell;
+  }
+
   add(name: MetricName, value: number, attributes?: Attributes): void {
     if (value === 0) return;
-    this.counters.get(name)?.add(value, attributes);
-    this.upDown.get(name)?.add(value, attributes);
+    this.cell(name, attributes).value += value;
+  }
+
+  /** The current total of a counter over all attribute sets (for status pages and tests). */
+  total(name: MetricName): number {
+    let sum = 0;
+    for (const cell of this.cells.get(name)?.values() ?? []) sum += cell.value;
+    return sum;
   }
 
   record(name: MetricName, value: number, attributes?: Attributes): void {

@@ -97,10 +97,13 @@ async function recordingSocket(name: string): Promise<{ path: string; connection
 
 /** A run-mode config exporting to the sink (protobuf, no compression), reading from the beginning. */
 function sinkConfig(sink: OtlpSink, extra: { batchTimeout?: string; yaml?: string; extensions?: string[] } = {}): string {
+  // Only this file's containers: others on a shared engine would queue ahead of ours.
   return `receivers:
   docker_logs:
     start_at: beginning
     stream_timeout: 1s
+    include:
+      names: ['${prefix}-*']
 processors:
   batch:
     timeout: ${extra.batchTimeout ?? '50ms'}

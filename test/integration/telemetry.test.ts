@@ -98,7 +98,7 @@ test('health: 200 with the followed containers and their lag', async () => {
   const mine = body.receivers[0]?.containers.find((x) => x.id === c.id);
   assert.ok(mine, 'the container is listed');
   assert.equal(mine.name, c.name);
-  assert.equal(mine.state, 'streaming');
+  assert.ok(['streaming', 'opening'].includes(mine.state), `state ${mine.state}`); // streams rotate every second here
   assert.equal(typeof mine.lag_seconds, 'number');
   assert.equal((await fetch(`http://127.0.0.1:${healthPort}/nope`)).status, 404);
 });
