@@ -62,7 +62,7 @@ test('stream lifecycle and flow metrics arrive at the backend over OTLP', async 
   await sink.waitForLogs((logs) => logs.filter((l) => l.resource['container.id'] === c.id).length >= 10, 15_000, '10 lines');
   const opened = await sink.waitForMetric('docker_logs.stream.opened', 10_000);
   const reasons = new Set(opened.points.map((p) => p.attributes['reason']));
-  assert.ok(reasons.has('start'), `opened reasons: ${[...reasons].join(',')}`);
+  assert.ok(reasons.has('start'), `opened reasons: ${JSON.stringify([...reasons])}`);
   assert.ok(reasons.has('rotation'), 'streams were rotated at stream_timeout 1s');
   const accepted = await sink.waitForMetric('otelcol_receiver_accepted_log_records', 10_000);
   assert.ok((accepted.points[0]?.value ?? 0) >= 10);
