@@ -25,6 +25,7 @@ import { ReceiverMetrics } from './telemetry/metrics.js';
 import type { Logger } from './util/logger.js';
 import { silentLogger } from './util/logger.js';
 import { Semaphore } from './util/semaphore.js';
+import { Backoff, sleep } from './util/backoff.js';
 import { eventRecord } from './mapping/event-record.js';
 import type { ContainerFilter, FilterDecision } from './docker/container-filter.js';
 import { compileFilter, labelSettings } from './docker/container-filter.js';
@@ -362,20 +363,37 @@ export class DockerLogsReceiver {
 
   private track(id: string, startAtEnd: boolean): void {
     if (this.readers.has(id) || this.pending.has(id)) return;
-    const work = this.engine
-      .inspect(id, this.stopping.signal)
-      .then((details) => this.addReader(details, startAtEnd))
-      .catch((err: unknown) => {
+    const work = this.inspectUntilKnown(id)
+      .then((details) => {
+        if (details !== null) this.addReader(details, startAtEnd);
+      })
+      .finally(() => this.pending.delete(id));
+    this.pending.set(id, work);
+  }
+
+  /**
+   * Inspects a container, retrying with backoff while the engine is slow or away
+   * (a busy engine can take seconds): a container must not wait for the next
+   * reconnection to be read. Null when it is gone or we stop.
+   */
+  private async inspectUntilKnown(id: string): Promise<ContainerDetails | null> {
+    const backoff = new Backoff({ initialMs: this.config.reconnect.initial_interval, maxMs: this.config.reconnect.max_interval });
+    while (this.state === 'running' || this.state === 'starting') {
+      try {
+        return await this.engine.inspect(id, this.stopping.signal);
+      } catch (err) {
         if (err instanceof ReceiverError && err.code === 'CONTAINER_NOT_FOUND') {
           // Started and removed before we could look: its lines are gone with it.
           this.metrics.add('docker_logs.containers.missed', 1, { reason: 'removed' });
           this.logger.warn('a container was removed before it could be read', { id });
-        } else if (this.state === 'running') {
-          this.logger.warnOnce(`inspect:${id}`, 'cannot inspect a container; it will be picked up at the next listing', { id, error: errorMessage(err) });
+          return null;
         }
-      })
-      .finally(() => this.pending.delete(id));
-    this.pending.set(id, work);
+        if (this.state !== 'running') return null;
+        this.logger.warnOnce(`inspect:${id}`, 'cannot inspect a container yet; retrying', { id, error: errorMessage(err) });
+        await sleep(backoff.next(), this.stopping.signal);
+      }
+    }
+    return null;
   }
 
   private addReader(details: ContainerDetails, startAtEnd: boolean): void {
