@@ -50,7 +50,7 @@ export interface ContainerExplanation {
   collected: boolean;
   rule: string;
   state: string | null;
-  source: 'api' | null;
+  source: 'api' | 'files' | null;
   position: ContainerPosition | null;
   committed: ContainerPosition | null;
 }
@@ -198,7 +198,7 @@ export class DockerLogsReceiver {
         collected: true,
         rule: this.selectedBy.get(status.id) ?? '',
         state: status.state,
-        source: 'api',
+        source: status.source,
         position: status.position,
         committed: status.committed,
       });
@@ -247,6 +247,7 @@ export class DockerLogsReceiver {
       receiverId: this.id,
       hostName: this.engineInfo?.name ?? '',
       settings: {
+        readFrom: this.config.read_from,
         streamTimeoutMs: this.config.stream_timeout,
         streamTimeoutJitter: this.config.stream_timeout_jitter,
         maxLogSize: this.config.max_log_size,
@@ -308,6 +309,7 @@ export class DockerLogsReceiver {
     if (this.config.events) this.emitEvent(event, reader);
     switch (event.action) {
       case 'start':
+        reader?.containerStarted();
         if (reader !== undefined) reader.wake();
         else this.track(event.id, false);
         break;
@@ -322,8 +324,11 @@ export class DockerLogsReceiver {
         if (reader === undefined) this.checkpoints.delete(event.id);
         else reader.containerRemoved();
         break;
+      case 'die':
+        // A follow stream ends by itself after the last line; a file stream is told.
+        reader?.containerExited();
+        break;
       default:
-        // 'die' needs nothing: the follow stream ends by itself after the last line.
         break;
     }
   }

@@ -30,6 +30,8 @@ export interface BenchServiceOptions {
 export function benchConfigYaml(options: BenchServiceOptions): string {
   const receiver = {
     start_at: 'end',
+    // Soaks and stress tests are about the API's short-lived streams (files have none).
+    read_from: 'api',
     stream_timeout: options.streamTimeout,
     stream_timeout_jitter: options.jitter ?? 0.1,
     ...options.receiver,

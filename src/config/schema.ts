@@ -26,6 +26,8 @@ export interface DockerLogsReceiverConfig {
   timeout: number;
   /** Where to start reading a container that has no saved position. */
   start_at: 'end' | 'beginning';
+  /** Where container logs are read: the engine's json-file, the API, or files when possible. */
+  read_from: 'auto' | 'api' | 'files';
   /** Milliseconds; the longest one log stream lives before it is closed and reopened. */
   stream_timeout: number;
   /** 0..0.5; each stream's deadline is shortened by a random share up to this. */
@@ -448,6 +450,11 @@ export const dockerLogsReceiverSchema = section('Reads container logs from a Doc
   api_version: optionalText('Engine API version to use, e.g. "1.41" (quote it); null negotiates with the engine.', 'api_version'),
   timeout: duration('10s', 'Timeout of Engine API calls other than log and event streams.', { min: '1ms' }),
   start_at: oneOf(['end', 'beginning'], 'end', 'Where to start reading a container that has no saved position.'),
+  read_from: oneOf(
+    ['auto', 'api', 'files'],
+    'auto',
+    "Where container logs are read: files reads the engine's json-file logs directly (LogPath, e.g. a read-only mount of /var/lib/docker/containers), api through the Engine API; auto: files when the container uses json-file and its log is readable here, else the API.",
+  ),
   stream_timeout: duration('30s', 'The longest one log stream lives before it is closed and reopened.', {
     min: '100ms',
   }),

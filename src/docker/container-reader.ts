@@ -10,6 +10,7 @@
  * epoch number is bumped when an export was given up on and the position was
  * rewound to the last committed one; acknowledgements from before that are void.
  */
+import { access, constants } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -23,6 +24,8 @@ import { hrTimeNow, toLogRecord } from '../mapping/log-record.js';
 import type { LogRecordOptions } from '../mapping/log-record.js';
 import type { CompiledMultiline } from '../framing/multiline.js';
 import { MultilineAggregator } from '../framing/multiline.js';
+import type { FilePosition, LostInfo } from '../files/json-file-tailer.js';
+import { JsonFileTailer } from '../files/json-file-tailer.js';
 import type { DeliveryOutcome, LogsConsumer } from '../pipeline/consumer.js';
 import type { CounterCell, ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
 import { Backoff } from '../util/backoff.js';
@@ -43,10 +46,18 @@ const TAIL_WINDOWS: ReadonlyArray<number | 'all'> = [0, 1000, 20_000, 500_000, '
 export const FIRST_WINDOW_MIN = 16;
 const FIRST_WINDOW_MAX = 1000;
 
+/** A file stream of a stopped container ends when nothing new came for this long after its last read. */
+const FILE_DRAINED_AFTER_MS = 1500;
+
+/** Read size for log files: large enough for fast catch-up, small enough to hold one per container. */
+const FILE_READ_CHUNK = 128 * 1024;
+
 /** A stream that lived this long counts as healthy: the next failure starts backing off from the beginning. */
 const HEALTHY_STREAM_MS = 5000;
 
 export interface ReaderSettings {
+  /** auto: the engine's json-file log when it is readable here, else the API. */
+  readFrom: 'auto' | 'api' | 'files';
   streamTimeoutMs: number;
   streamTimeoutJitter: number;
   maxLogSize: number;
@@ -82,11 +93,26 @@ export const PLAIN_SHAPING: RecordShaping = { record: {}, multiline: null };
 
 export type ReaderState = 'idle' | 'opening' | 'streaming' | 'ending' | 'backoff' | 'stopped' | 'unsupported' | 'closed';
 
+export type LogSource = 'api' | 'files';
+
+/**
+ * One reading of a container's log, from the API (a follow stream: `response`
+ * and `framer`) or from its json-file (a `tailer`). Everything after the lines
+ * are framed (positions, records, handovers) is the same for both.
+ */
 interface ActiveStream {
   readonly generation: number;
-  readonly response: IncomingMessage;
+  readonly source: LogSource;
+  readonly response: IncomingMessage | null;
+  readonly framer: LogFramer | null;
+  tailer: JsonFileTailer | null;
+  /** Files: where the last line taken ends, committed with the timestamps. */
+  filePosition: FilePosition | null;
+  /** Files: the container stopped; the stream ends once the file is read to its end. */
+  stopping: NodeJS.Timeout | null;
+  /** API: opened after the container was seen stopped, so its end is the log's end. */
+  readonly afterExit: boolean;
   readonly tracker: PositionTracker;
-  readonly framer: LogFramer;
   /** Joins lines into records when multiline is on; emits into `records`. */
   readonly multiline: MultilineAggregator<ContainerPosition> | null;
   /** The position the stream was opened from: what is settled while multiline holds everything. */
@@ -96,7 +122,8 @@ interface ActiveStream {
   /** A handOver is scheduled for the end of this I/O turn. */
   handOverPending: boolean;
   readonly openedAt: number;
-  readonly timer: NodeJS.Timeout;
+  /** API: the rotation deadline (stream_timeout). Files hold no socket and need none. */
+  readonly timer: NodeJS.Timeout | null;
   records: ReadableLogRecord[];
   bytes: number;
   /** Lines seen (taken or skipped) by this stream, for the rate that sizes tail windows. */
@@ -118,6 +145,8 @@ export interface ReaderStatus {
   position: ContainerPosition;
   committed: ContainerPosition;
   streamAgeSeconds: number | null;
+  /** Where the open stream reads from; null when none is open. */
+  source: LogSource | null;
 }
 
 export class ContainerReader {
@@ -141,6 +170,12 @@ export class ContainerReader {
   private readonly shaping: RecordShaping;
   /** Lines per second the last closed stream took: sizes the next tail window. */
   private recentRate = 0;
+  /** As far as events told us: a file stream has no end of its own. */
+  private containerRuns: boolean;
+  /** The container was removed; the reader finishes once its last lines are read. */
+  private removed = false;
+  /** The API said the container stopped: the next stream reads a complete log and is the last. */
+  private exitSeen = false;
   private readonly counts: ReaderCounts;
 
   constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean, shaping: RecordShaping = PLAIN_SHAPING) {
@@ -155,6 +190,9 @@ export class ContainerReader {
     this.backoff = new Backoff({ initialMs: ctx.settings.reconnect.initialMs, maxMs: ctx.settings.reconnect.maxMs });
     this.log = ctx.logger.child(`container/${container.name}`);
     this.counts = readerCounts(ctx.metrics, ctx.receiverId);
+    this.containerRuns = container.running;
+    // Stopped when inspected: its log is complete, the first stream is the last.
+    this.exitSeen = !container.running;
   }
 
   get id(): string {
@@ -174,6 +212,7 @@ export class ContainerReader {
       position: this.delivered,
       committed: this.committedPosition,
       streamAgeSeconds: this.active === null ? null : (Date.now() - this.active.openedAt) / 1000,
+      source: this.active?.source ?? null,
     };
   }
 
@@ -183,12 +222,14 @@ export class ContainerReader {
    * stream gives what is left from our position and ends.
    */
   wake(): void {
+    if (this.state === 'stopped') this.exitSeen = false;
     if (this.state === 'idle' || this.state === 'stopped') void this.open('start');
     else if (this.state === 'backoff') this.retryNow();
   }
 
   /** The container was removed. A stream still draining finishes first (and then finds it gone). */
   containerRemoved(): void {
+    this.removed = true;
     if (this.state === 'stopped' || this.state === 'idle' || this.state === 'backoff' || this.state === 'unsupported') {
       this.close();
       this.ctx.finished(this.container.id);
@@ -238,6 +279,10 @@ export class ContainerReader {
       this.delivered = { ...this.delivered, floor: this.ctx.engineNow() };
       this.committedPosition = this.delivered;
     }
+    if (await this.readsFile()) {
+      if (generation === this.generation && this.state === 'opening') this.openFile(reason, generation, fresh);
+      return;
+    }
     const window = this.windowIndex === 0 ? this.firstWindow() : (TAIL_WINDOWS[this.windowIndex] ?? 'all');
     const plan = planOpen(this.delivered, window, fresh ? { startAtEnd: this.startAtEnd } : null);
     const permitted = await this.ctx.opens.acquire(this.lifetime.signal);
@@ -269,16 +314,8 @@ export class ContainerReader {
   private attach(response: IncomingMessage, plan: OpenPlan, reason: StreamOpenReason, generation: number, fresh: boolean): void {
     const { settings, metrics } = this.ctx;
     const jitter = 1 - Math.random() * settings.streamTimeoutJitter;
-    const compiled = this.shaping.multiline;
-    const stream: ActiveStream = {
-      generation,
+    const stream: ActiveStream = this.newStream(generation, 'api', new PositionTracker(this.delivered, plan, fresh), {
       response,
-      tracker: new PositionTracker(this.delivered, plan, fresh),
-      multiline: compiled === null ? null : new MultilineAggregator<ContainerPosition>(compiled, (line) => this.emitRecord(stream, line), { now: () => stream.nowMs }),
-      openedFrom: this.delivered,
-      flushTimer: null,
-      nowMs: Date.now(),
-      handOverPending: false,
       framer: new LogFramer({ tty: this.container.tty, maxLogSize: settings.maxLogSize }, {
         line: (line) => this.onLine(stream, line),
         daemonError: (message) => {
@@ -286,8 +323,38 @@ export class ContainerReader {
           this.log.warnOnce(`daemon-error:${this.container.id}`, 'the engine reported an error inside the log stream', { error: message });
         },
       }),
-      openedAt: Date.now(),
+      tailer: null,
       timer: setTimeout(() => this.rotate(stream), Math.max(1, Math.round(settings.streamTimeoutMs * jitter))),
+    });
+    stream.timer?.unref();
+    this.started(stream, reason);
+    response.on('data', (chunk: Buffer) => this.onData(stream, chunk));
+    response.once('end', () => void this.onEnd(stream));
+    response.once('error', (err) => this.onStreamError(stream, err));
+    this.log.debug('log stream opened', { reason, since: plan.since, tail: String(plan.tail), verify: plan.verifyAnchor });
+  }
+
+  private newStream(
+    generation: number,
+    source: LogSource,
+    tracker: PositionTracker,
+    io: Pick<ActiveStream, 'response' | 'framer' | 'tailer' | 'timer'>,
+  ): ActiveStream {
+    const compiled = this.shaping.multiline;
+    const stream: ActiveStream = {
+      generation,
+      source,
+      ...io,
+      filePosition: this.delivered.file ?? null,
+      stopping: null,
+      afterExit: this.exitSeen,
+      tracker,
+      multiline: compiled === null ? null : new MultilineAggregator<ContainerPosition>(compiled, (line) => this.emitRecord(stream, line), { now: () => stream.nowMs }),
+      openedFrom: this.delivered,
+      flushTimer: null,
+      nowMs: Date.now(),
+      handOverPending: false,
+      openedAt: Date.now(),
       records: [],
       bytes: 0,
       seen: 0,
@@ -300,16 +367,126 @@ export class ContainerReader {
       widen: false,
       paused: false,
     };
-    stream.timer.unref();
+    return stream;
+  }
+
+  private started(stream: ActiveStream, reason: StreamOpenReason): void {
     this.active = stream;
     this.state = 'streaming';
     this.fresh = false;
-    metrics.add('docker_logs.stream.opened', 1, { reason });
-    metrics.add('docker_logs.stream.active', 1);
-    response.on('data', (chunk: Buffer) => this.onData(stream, chunk));
-    response.once('end', () => void this.onEnd(stream));
-    response.once('error', (err) => this.onStreamError(stream, err));
-    this.log.debug('log stream opened', { reason, since: plan.since, tail: String(plan.tail), verify: plan.verifyAnchor });
+    this.ctx.metrics.add('docker_logs.stream.opened', 1, { reason, source: stream.source });
+    this.ctx.metrics.add('docker_logs.stream.active', 1);
+  }
+
+  /** Whether this container is read from its json-file: read_from and whether the file can be read here. */
+  private async readsFile(): Promise<boolean> {
+    const mode = this.ctx.settings.readFrom;
+    if (mode === 'api') return false;
+    const { logDriver, logPath } = this.container;
+    let readable = logDriver === 'json-file' && logPath !== '';
+    if (readable) {
+      try {
+        await access(logPath, constants.R_OK);
+      } catch {
+        readable = false;
+      }
+    }
+    if (!readable && mode === 'files') {
+      this.log.warnOnce(`no-file:${this.container.id}`, 'read_from is files but this container\'s log file cannot be read here; reading it through the API', { driver: logDriver, path: logPath });
+    }
+    return readable;
+  }
+
+  /**
+   * Reads the engine's json-file directly. A saved file position resumes there;
+   * without one (first look, or coming from the API) every line the files still
+   * hold is read and the timestamp cursors drop what was already taken.
+   */
+  private openFile(reason: StreamOpenReason, generation: number, fresh: boolean): void {
+    const position = this.delivered.file ?? null;
+    const plan: OpenPlan = { since: undefined, tail: 'all', verifyAnchor: false };
+    const tracker = new PositionTracker(this.delivered, plan, fresh || position !== null);
+    const stream = this.newStream(generation, 'files', tracker, { response: null, framer: null, tailer: null, timer: null });
+    const tailer = new JsonFileTailer(
+      {
+        logPath: this.container.logPath,
+        position,
+        startAtEnd: fresh && this.startAtEnd,
+        maxLogSize: this.ctx.settings.maxLogSize,
+        tty: this.container.tty,
+        readChunkBytes: FILE_READ_CHUNK,
+      },
+      {
+        line: (line, at) => {
+          if (stream !== this.active) return;
+          stream.filePosition = at;
+          this.onLine(stream, line);
+        },
+        batchEnd: () => {
+          if (stream !== this.active) return;
+          stream.observed = hrTimeNow();
+          stream.nowMs = Date.now();
+          this.handOver(stream);
+          if (stream.multiline !== null) this.armFlush(stream);
+          if (stream.stopping !== null) this.armStopping(stream);
+        },
+        lost: (info) => this.fileLost(info),
+        error: (err) => {
+          this.ctx.metrics.add('docker_logs.stream.errors', 1, { 'error.type': err.code });
+          this.log.warnOnce(`file-error:${this.container.id}`, err.message, { path: this.container.logPath });
+        },
+      },
+    );
+    stream.tailer = tailer;
+    this.started(stream, reason);
+    tailer.start();
+    if (!this.containerRuns) this.containerExited();
+    this.log.debug('reading the log file', { reason, path: this.container.logPath, resume: position === null ? 'none' : String(position.offset) });
+  }
+
+  private fileLost(info: LostInfo): void {
+    this.ctx.metrics.add('docker_logs.file.lost', info.bytes, { reason: info.reason, certain: String(info.certain) });
+    this.log.warn('log data was rotated or removed before it could be read', { reason: info.reason, bytes: info.bytes, certain: info.certain, detail: info.detail });
+  }
+
+  /**
+   * The container stopped. An API stream ends by itself after the last line;
+   * a file has no end to signal, so the file stream ends once it was read to
+   * its end and nothing more came for a moment.
+   */
+  containerExited(): void {
+    this.containerRuns = false;
+    const stream = this.active;
+    if (stream === null || stream.source !== 'files' || stream.tailer === null) return;
+    stream.tailer.containerStopped();
+    this.armStopping(stream);
+  }
+
+  /** The container runs again (a start event). */
+  containerStarted(): void {
+    this.containerRuns = true;
+    const stream = this.active;
+    if (stream?.stopping != null) {
+      clearTimeout(stream.stopping);
+      stream.stopping = null;
+    }
+  }
+
+  private armStopping(stream: ActiveStream): void {
+    if (stream.stopping !== null) clearTimeout(stream.stopping);
+    stream.stopping = setTimeout(() => {
+      stream.stopping = null;
+      if (stream !== this.active || this.containerRuns) return;
+      // Paused for backpressure is not drained: wait for it.
+      if (stream.paused) {
+        this.armStopping(stream);
+        return;
+      }
+      this.closeStream(stream, 'container_stopped', true);
+      this.state = this.removed ? 'closed' : 'stopped';
+      if (this.removed) this.ctx.finished(this.container.id);
+    }, FILE_DRAINED_AFTER_MS);
+    stream.stopping.unref();
   }
 
   /**
@@ -326,7 +503,7 @@ export class ContainerReader {
       stream.nowMs = Date.now();
       setImmediate(() => this.afterData(stream));
     }
-    stream.framer.push(chunk);
+    stream.framer?.push(chunk);
     if (stream.widen) {
       this.handOver(stream);
       this.widenAndReopen(stream);
@@ -363,7 +540,7 @@ export class ContainerReader {
     const verdict = stream.tracker.judge(line);
     if (verdict === 'take') {
       if (line.pieces > 1) stream.merged++;
-      if (stream.multiline !== null) stream.multiline.push(line, stream.tracker.current);
+      if (stream.multiline !== null) stream.multiline.push(line, stream.source === 'files' ? { ...stream.tracker.current, file: stream.filePosition } : stream.tracker.current);
       else this.emitRecord(stream, line);
     } else if (verdict === 'skip') {
       stream.skipped++;
@@ -383,7 +560,7 @@ export class ContainerReader {
   /** Passes what one chunk gave to the consumer, with the position to commit once it is acknowledged. */
   private handOver(stream: ActiveStream): void {
     const { consumer } = this.ctx;
-    this.delivered = stream.tracker.current;
+    this.delivered = stream.source === 'files' ? { ...stream.tracker.current, file: stream.filePosition } : stream.tracker.current;
     // With multiline, lines still held in an open record are not delivered yet: commit only up to them.
     const position = stream.multiline === null ? this.delivered : (stream.multiline.settledPosition() ?? stream.openedFrom);
     if (this.windowIndex > 0 && !stream.tracker.verifying && !stream.widen) this.windowIndex = 0;
@@ -400,13 +577,15 @@ export class ContainerReader {
     const epoch = this.epoch;
     const more = consumer.consume(records, bytes, (outcome) => this.onSettled(epoch, position, outcome));
     if (!more && !stream.paused) {
-      // Backpressure: stop reading the socket; Docker keeps the lines in its log.
+      // Backpressure: stop reading the socket or the file; Docker keeps the lines in its log.
       stream.paused = true;
-      stream.response.pause();
+      stream.response?.pause();
+      stream.tailer?.pause();
       consumer.onceWritable(() => {
         if (this.active === stream && stream.paused) {
           stream.paused = false;
-          stream.response.resume();
+          stream.response?.resume();
+          stream.tailer?.resume();
         }
       });
     }
@@ -451,7 +630,7 @@ export class ContainerReader {
    */
   private async onEnd(stream: ActiveStream): Promise<void> {
     if (stream !== this.active) return;
-    clearTimeout(stream.timer);
+    if (stream.timer !== null) clearTimeout(stream.timer);
     this.state = 'ending';
     let running: boolean | null = null;
     let removed = false;
@@ -466,14 +645,22 @@ export class ContainerReader {
       }
     }
     if (stream !== this.active) return;
-    if (running === false) {
-      stream.framer.end();
-      this.handOver(stream);
-    }
+    if (running === false) this.exitSeen = true;
     if (stream.widen || stream.tracker.verifying) {
       // The window never reached the anchor: the log has more than we asked for since then.
       this.widenAndReopen(stream);
       return;
+    }
+    if (running === false && !removed && !stream.afterExit) {
+      // dockerd can end a follow stream at the container's exit before the last lines
+      // reached it: read once more from our position, now that the log is complete.
+      this.closeStream(stream, 'container_stopped', false);
+      void this.open('reconnect');
+      return;
+    }
+    if (running === false) {
+      stream.framer?.end();
+      this.handOver(stream);
     }
     this.windowIndex = 0;
     this.closeStream(stream, running === false ? 'container_stopped' : 'end', running === false);
@@ -542,15 +729,22 @@ export class ContainerReader {
     }
     if (this.active === stream) this.active = null;
     if (this.state === 'streaming' || this.state === 'ending') this.state = 'idle';
-    clearTimeout(stream.timer);
-    if (!flushed) stream.framer.reset();
-    const { response } = stream;
-    response.removeAllListeners('data');
-    response.removeAllListeners('end');
-    response.removeAllListeners('error');
-    response.on('error', ignore);
-    response.destroy();
-    this.ctx.streams.closed(response);
+    if (stream.timer !== null) clearTimeout(stream.timer);
+    if (stream.stopping !== null) clearTimeout(stream.stopping);
+    stream.stopping = null;
+    if (!flushed) stream.framer?.reset();
+    const { response, tailer } = stream;
+    if (response !== null) {
+      response.removeAllListeners('data');
+      response.removeAllListeners('end');
+      response.removeAllListeners('error');
+      response.on('error', ignore);
+      response.destroy();
+      this.ctx.streams.closed(response);
+    }
+    if (tailer !== null) {
+      tailer.close().catch((err: unknown) => this.log.warn('closing the log file failed', { error: errorMessage(err) }));
+    }
     const lived = (Date.now() - stream.openedAt) / 1000;
     if (lived >= 1) this.recentRate = stream.seen / lived;
     if (lived * 1000 >= HEALTHY_STREAM_MS) this.backoff.reset();

@@ -11,6 +11,7 @@
 import type { DockerTimestamp } from '../framing/timestamp.js';
 import { addSeconds, toSinceParam } from '../framing/timestamp.js';
 import type { IoStream, LogLine } from '../framing/log-framer.js';
+import type { FilePosition } from '../files/json-file-tailer.js';
 
 export interface StreamCursor {
   readonly ts: DockerTimestamp;
@@ -24,6 +25,11 @@ export interface ContainerPosition {
   readonly stderr: StreamCursor | null;
   /** The stream of the most recent line taken; null when nothing was taken yet. */
   readonly last: IoStream | null;
+  /**
+   * Read from the engine's log file: where to resume in it. The timestamp cursors
+   * are kept too, so the container can move between the API and its files.
+   */
+  readonly file?: FilePosition | null;
 }
 
 export const EMPTY_POSITION: ContainerPosition = { floor: '', stdout: null, stderr: null, last: null };

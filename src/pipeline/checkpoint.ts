@@ -8,6 +8,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerPosition, StreamCursor } from '../docker/position.js';
+import type { FilePosition } from '../files/json-file-tailer.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import { normalizeTimestamp } from '../framing/timestamp.js';
 import type { Logger } from '../util/logger.js';
@@ -226,7 +227,21 @@ function parsePosition(value: unknown): ContainerPosition | null {
   const last = v['last'] === 'stdout' || v['last'] === 'stderr' ? v['last'] : v['last'] === null ? null : undefined;
   if (floor === null || stdout === undefined || stderr === undefined || last === undefined) return null;
   if (last !== null && (last === 'stdout' ? stdout : stderr) === null) return null;
-  return { floor, stdout, stderr, last };
+  const file = parseFilePosition(v['file']);
+  if (file === undefined) return null;
+  return file === null ? { floor, stdout, stderr, last } : { floor, stdout, stderr, last, file };
+}
+
+function parseFilePosition(value: unknown): FilePosition | null | undefined {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  const file = (typeof v['file'] === 'object' && v['file'] !== null ? v['file'] : {}) as Record<string, unknown>;
+  const { dev, ino, fingerprint } = file;
+  const offset = v['offset'];
+  const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+  if (!isCount(dev) || !isCount(ino) || typeof fingerprint !== 'string' || !isCount(offset)) return undefined;
+  return { file: { dev, ino, fingerprint }, offset };
 }
 
 function parseCursor(value: unknown): StreamCursor | null | undefined {

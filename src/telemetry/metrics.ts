@@ -18,7 +18,7 @@ export interface MetricDefinition {
 }
 
 export const METRICS = [
-  { name: 'docker_logs.stream.opened', kind: 'counter', unit: '{stream}', attributes: ['reason'], description: 'Log streams opened; reason: start, rotation, reconnect, widen.' },
+  { name: 'docker_logs.stream.opened', kind: 'counter', unit: '{stream}', attributes: ['reason', 'source'], description: 'Log streams opened; reason: start, rotation, reconnect, widen; source: api or files.' },
   { name: 'docker_logs.stream.closed', kind: 'counter', unit: '{stream}', attributes: ['reason'], description: 'Log streams closed; reason: timeout, end, error, container_stopped, shutdown, widen, export_failed.' },
   { name: 'docker_logs.stream.active', kind: 'updowncounter', unit: '{stream}', attributes: [], description: 'Log streams open now.' },
   { name: 'docker_logs.stream.unreleased', kind: 'gauge', unit: '{stream}', attributes: [], description: 'Streams closed more than 5 s ago whose socket has still not been released (leaked readers; should read 0).' },
@@ -26,6 +26,7 @@ export const METRICS = [
   { name: 'docker_logs.stream.errors', kind: 'counter', unit: '{error}', attributes: ['error.type'], description: 'Errors opening or reading log streams, by error code.' },
   { name: 'docker_logs.containers.watched', kind: 'gauge', unit: '{container}', attributes: [], description: 'Containers the receiver follows now.' },
   { name: 'docker_logs.containers.missed', kind: 'counter', unit: '{container}', attributes: ['reason'], description: 'Containers whose logs could not be read in full; reason: removed, driver_unsupported, rotated.' },
+  { name: 'docker_logs.file.lost', kind: 'counter', unit: 'By', attributes: ['reason', 'certain'], description: 'Bytes of json-file logs rotated or removed before they were read (reason: rotated_before_read, compressed_unreadable, file_gone; certain: false where the loss could not be proven).' },
   { name: 'docker_logs.log_records.received', kind: 'counter', unit: '{record}', attributes: ['log.iostream'], description: 'Log lines taken from containers, by stream.' },
   { name: 'docker_logs.duplicates.skipped', kind: 'counter', unit: '{record}', attributes: [], description: 'Lines a reopened stream showed again and that were dropped because they had been taken already.' },
   { name: 'docker_logs.lines.merged', kind: 'counter', unit: '{record}', attributes: [], description: 'Logical lines reassembled from several partial (16 KiB) messages.' },

@@ -40,116 +40,139 @@ function dockerTsToNanos(ts: string): bigint {
   return seconds * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 
-describe('one service reading everything (start_at: beginning)', () => {
-  let sink: OtlpSink;
-  let service: Service;
+// The same behaviour whether lines come through the Engine API or from the engine's json-file.
+for (const readFrom of ['api', 'files'] as const) {
+  const p = `${prefix}-${readFrom}`;
 
-  before(async () => {
-    sink = await OtlpSink.start();
-    service = await startService({ sink });
-  });
+  describe(`${readFrom}: one service reading everything (start_at: beginning)`, () => {
+    let sink: OtlpSink;
+    let service: Service;
 
-  after(async () => {
-    await service?.shutdown(5000);
-    await sink?.stop();
-  });
+    before(async () => {
+      sink = await OtlpSink.start();
+      service = await startService({ sink, receiver: { read_from: readFrom } });
+    });
 
-  test('stdout and stderr lines arrive with log.iostream and Docker nanosecond timestamps', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-std`, cmd: ['sh', '-c', 'echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2; echo "  spaced  "'] });
-    await waitForExit(docker, c.id, 10_000);
-    await sink.waitForLogs(() => of(sink, c.name).length >= 5, 15_000, '5 lines');
-    const got = of(sink, c.name);
-    assert.equal(got.length, 5);
-    const byBody = new Map(got.map((l) => [l.body, l]));
-    for (const [body, stream] of [['out-1', 'stdout'], ['err-1', 'stderr'], ['out-2', 'stdout'], ['err-2', 'stderr'], ['  spaced  ', 'stdout']]) {
-      assert.equal(byBody.get(body)?.attributes['log.iostream'], stream, body);
-    }
-    // Docker's own timestamps, to the nanosecond.
-    const expected = await dockerLogsWithTimestamps(c.id);
-    const expectedByBody = new Map(expected.map((line) => [line.slice(line.indexOf(' ') + 1), dockerTsToNanos(line.slice(0, line.indexOf(' ')))]));
-    for (const l of got) {
-      assert.equal(l.timeUnixNano, expectedByBody.get(l.body as string), `timestamp of ${bodyText(l)}`);
-      assert.ok(l.observedTimeUnixNano >= l.timeUnixNano - 1_000_000_000n, 'observed time is the read time');
-    }
-  });
+    after(async () => {
+      await service?.shutdown(5000);
+      await sink?.stop();
+    });
 
-  test('resource: container identity, labels copied, compose service and project, host name', async () => {
-    const labels = { 'com.docker.compose.service': 'web', 'com.docker.compose.project': 'shop', team: 'payments', 'a.b/c': 'x=y' };
-    const c = await runContainer(docker, { name: `${prefix}-lbl`, labels, cmd: ['sh', '-c', 'echo labelled'] });
-    await sink.waitForLogs(() => of(sink, c.name).length >= 1, 15_000, 'labelled line');
-    const [record] = of(sink, c.name);
-    assert.ok(record);
-    const r = record.resource;
-    assert.equal(r['container.id'], c.id);
-    assert.equal(r['container.name'], c.name);
-    assert.equal(r['container.image.name'], 'dlr-busybox');
-    assert.deepEqual(r['container.image.tags'], ['latest']);
-    assert.equal(r['container.runtime'], 'docker');
-    assert.equal(r['container.runtime.name'], 'docker');
-    assert.equal(r['service.name'], 'web');
-    assert.equal(r['service.namespace'], 'shop');
-    assert.equal(r['container.label.team'], 'payments');
-    assert.equal(r['container.label.a.b/c'], 'x=y');
-    assert.equal(r['container.label.com.docker.compose.service'], 'web');
-    assert.equal(typeof r['host.name'], 'string');
-    assert.notEqual(r['host.name'], '');
-    assert.equal(record.scope.name, 'docker_logs');
-  });
-
-  test('service.name falls back to the container name', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-plain`, cmd: ['sh', '-c', 'echo plain'] });
-    await sink.waitForLogs(() => of(sink, c.name).length >= 1, 15_000, 'plain line');
-    assert.equal(of(sink, c.name)[0]?.resource['service.name'], c.name);
-    assert.equal(of(sink, c.name)[0]?.resource['service.namespace'], undefined);
-  });
-
-  test('a 40 000-byte line arrives whole (non-TTY and TTY), and a last line without newline', async () => {
-    const script = 'head -c 40000 /dev/zero | tr "\\0" a; echo; echo short; printf "no-newline"';
-    const plain = await runContainer(docker, { name: `${prefix}-long`, cmd: ['sh', '-c', script] });
-    const tty = await runContainer(docker, { name: `${prefix}-longtty`, tty: true, cmd: ['sh', '-c', script] });
-    await sink.waitForLogs(() => of(sink, plain.name).length >= 3 && of(sink, tty.name).length >= 3, 15_000, 'long lines');
-    for (const c of [plain, tty]) {
+    test('stdout and stderr lines arrive with log.iostream and Docker nanosecond timestamps', async () => {
+      const c = await runContainer(docker, { name: `${p}-std`, cmd: ['sh', '-c', 'echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2; echo "  spaced  "'] });
+      await waitForExit(docker, c.id, 10_000);
+      await sink.waitForLogs(() => of(sink, c.name).length >= 5, 15_000, '5 lines');
       const got = of(sink, c.name);
-      assert.equal(got.length, 3, `${c.name}: ${got.length} records`);
-      assert.equal(got[0]?.body, 'a'.repeat(40_000), `${c.name}: the long line is whole`);
-      assert.equal(got[1]?.body, 'short');
-      assert.equal(got[2]?.body, 'no-newline');
+      assert.equal(got.length, 5);
+      const byBody = new Map(got.map((l) => [l.body, l]));
+      for (const [body, stream] of [['out-1', 'stdout'], ['err-1', 'stderr'], ['out-2', 'stdout'], ['err-2', 'stderr'], ['  spaced  ', 'stdout']]) {
+        assert.equal(byBody.get(body)?.attributes['log.iostream'], stream, body);
+      }
+      // Docker's own timestamps, to the nanosecond.
+      const expected = await dockerLogsWithTimestamps(c.id);
+      const expectedByBody = new Map(expected.map((line) => [line.slice(line.indexOf(' ') + 1), dockerTsToNanos(line.slice(0, line.indexOf(' ')))]));
+      for (const l of got) {
+        assert.equal(l.timeUnixNano, expectedByBody.get(l.body as string), `timestamp of ${bodyText(l)}`);
+        assert.ok(l.observedTimeUnixNano >= l.timeUnixNano - 1_000_000_000n, 'observed time is the read time');
+      }
+    });
+
+    test('resource: container identity, labels copied, compose service and project, host name', async () => {
+      const labels = { 'com.docker.compose.service': 'web', 'com.docker.compose.project': 'shop', team: 'payments', 'a.b/c': 'x=y' };
+      const c = await runContainer(docker, { name: `${p}-lbl`, labels, cmd: ['sh', '-c', 'echo labelled'] });
+      await sink.waitForLogs(() => of(sink, c.name).length >= 1, 15_000, 'labelled line');
+      const [record] = of(sink, c.name);
+      assert.ok(record);
+      const r = record.resource;
+      assert.equal(r['container.id'], c.id);
+      assert.equal(r['container.name'], c.name);
+      assert.equal(r['container.image.name'], 'dlr-busybox');
+      assert.deepEqual(r['container.image.tags'], ['latest']);
+      assert.equal(r['container.runtime'], 'docker');
+      assert.equal(r['container.runtime.name'], 'docker');
+      assert.equal(r['service.name'], 'web');
+      assert.equal(r['service.namespace'], 'shop');
+      assert.equal(r['container.label.team'], 'payments');
+      assert.equal(r['container.label.a.b/c'], 'x=y');
+      assert.equal(r['container.label.com.docker.compose.service'], 'web');
+      assert.equal(typeof r['host.name'], 'string');
+      assert.notEqual(r['host.name'], '');
+      assert.equal(record.scope.name, 'docker_logs');
+    });
+
+    test('service.name falls back to the container name', async () => {
+      const c = await runContainer(docker, { name: `${p}-plain`, cmd: ['sh', '-c', 'echo plain'] });
+      await sink.waitForLogs(() => of(sink, c.name).length >= 1, 15_000, 'plain line');
+      assert.equal(of(sink, c.name)[0]?.resource['service.name'], c.name);
+      assert.equal(of(sink, c.name)[0]?.resource['service.namespace'], undefined);
+    });
+
+    test('a 40 000-byte line arrives whole (non-TTY and TTY), and a last line without newline', async () => {
+      const script = 'head -c 40000 /dev/zero | tr "\\0" a; echo; echo short; printf "no-newline"';
+      const plain = await runContainer(docker, { name: `${p}-long`, cmd: ['sh', '-c', script] });
+      const tty = await runContainer(docker, { name: `${p}-longtty`, tty: true, cmd: ['sh', '-c', script] });
+      await sink.waitForLogs(() => of(sink, plain.name).length >= 3 && of(sink, tty.name).length >= 3, 15_000, 'long lines');
+      for (const c of [plain, tty]) {
+        const got = of(sink, c.name);
+        assert.equal(got.length, 3, `${c.name}: ${got.length} records`);
+        assert.equal(got[0]?.body, 'a'.repeat(40_000), `${c.name}: the long line is whole`);
+        assert.equal(got[1]?.body, 'short');
+        assert.equal(got[2]?.body, 'no-newline');
+        for (const l of got) assert.equal(l.attributes['log.iostream'], 'stdout');
+      }
+      assert.equal(of(sink, tty.name)[0]?.resource['docker.container.tty'], true);
+      assert.equal(of(sink, plain.name)[0]?.resource['docker.container.tty'], undefined);
+    });
+
+    test('TTY: \\r\\n line endings are removed, stderr arrives as stdout', async () => {
+      const c = await runContainer(docker, { name: `${p}-tty`, tty: true, cmd: ['sh', '-c', 'echo one; echo two >&2; printf "three\\r\\n"'] });
+      await sink.waitForLogs(() => of(sink, c.name).length >= 3, 15_000, 'tty lines');
+      const got = of(sink, c.name);
+      assert.deepEqual(got.map((l) => l.body), ['one', 'two', 'three']);
       for (const l of got) assert.equal(l.attributes['log.iostream'], 'stdout');
-    }
-    assert.equal(of(sink, tty.name)[0]?.resource['docker.container.tty'], true);
-    assert.equal(of(sink, plain.name)[0]?.resource['docker.container.tty'], undefined);
+    });
+
+    test('a rename mid-stream: later records carry the new name', async () => {
+      const c = await runContainer(docker, { name: `${p}-ren1`, cmd: ['sh', '-c', 'echo before; sleep 2; echo after'] });
+      await sink.waitForLogs(() => of(sink, c.name).some((l) => l.body === 'before'), 15_000, 'line before rename');
+      const newName = `${p}-ren2`;
+      await docker.getContainer(c.id).rename({ name: newName });
+      await sink.waitForLogs(() => of(sink, newName).some((l) => l.body === 'after'), 15_000, 'line after rename');
+      assert.deepEqual(of(sink, c.name).map((l) => l.body), ['before']);
+      assert.deepEqual(of(sink, newName).map((l) => l.body), ['after']);
+      assert.equal(of(sink, newName)[0]?.resource['container.id'], c.id);
+    });
+
+    test('invalid UTF-8 is delivered with replacement characters', async () => {
+      const c = await runContainer(docker, { name: `${p}-utf`, cmd: ['sh', '-c', 'printf "ok \\377\\376 end\\n"'] });
+      await sink.waitForLogs(() => of(sink, c.name).length >= 1, 15_000, 'invalid utf-8 line');
+      assert.equal(of(sink, c.name)[0]?.body, 'ok \uFFFD\uFFFD end');
+    });
   });
 
-  test('TTY: \\r\\n line endings are removed, stderr arrives as stdout', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-tty`, tty: true, cmd: ['sh', '-c', 'echo one; echo two >&2; printf "three\\r\\n"'] });
-    await sink.waitForLogs(() => of(sink, c.name).length >= 3, 15_000, 'tty lines');
-    const got = of(sink, c.name);
-    assert.deepEqual(got.map((l) => l.body), ['one', 'two', 'three']);
-    for (const l of got) assert.equal(l.attributes['log.iostream'], 'stdout');
+  describe(`${readFrom}: start_at: end`, () => {
+    test('lines written before the receiver started are not sent; later ones are, and nothing twice', async () => {
+      const c = await runContainer(docker, { name: `${p}-end`, cmd: ['sh', '-c', 'echo old-1; echo old-2; sleep 6; echo new-1; echo new-2 >&2; sleep 30'] });
+      // Containers created within a couple of seconds before the start count as unseen (read whole).
+      await new Promise((r) => setTimeout(r, 3500));
+      const sink = await OtlpSink.start();
+      const service = await startService({ sink, receiver: { start_at: 'end', stream_timeout: '1s', read_from: readFrom } });
+      try {
+        await sink.waitForLogs(() => of(sink, c.name).length >= 2, 15_000, 'new lines');
+        await new Promise((r) => setTimeout(r, 2500)); // several rotations
+        assert.deepEqual(of(sink, c.name).map((l) => l.body).sort(), ['new-1', 'new-2']);
+      } finally {
+        await service.shutdown(5000);
+        await sink.stop();
+      }
+    });
   });
+}
 
-  test('a rename mid-stream: later records carry the new name', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-ren1`, cmd: ['sh', '-c', 'echo before; sleep 2; echo after'] });
-    await sink.waitForLogs(() => of(sink, c.name).some((l) => l.body === 'before'), 15_000, 'line before rename');
-    const newName = `${prefix}-ren2`;
-    await docker.getContainer(c.id).rename({ name: newName });
-    await sink.waitForLogs(() => of(sink, newName).some((l) => l.body === 'after'), 15_000, 'line after rename');
-    assert.deepEqual(of(sink, c.name).map((l) => l.body), ['before']);
-    assert.deepEqual(of(sink, newName).map((l) => l.body), ['after']);
-    assert.equal(of(sink, newName)[0]?.resource['container.id'], c.id);
-  });
-
-  test('invalid UTF-8 is delivered with replacement characters', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-utf`, cmd: ['sh', '-c', 'printf "ok \\377\\376 end\\n"'] });
-    await sink.waitForLogs(() => of(sink, c.name).length >= 1, 15_000, 'invalid utf-8 line');
-    assert.equal(of(sink, c.name)[0]?.body, 'ok \uFFFD\uFFFD end');
-  });
-});
-
-describe('rotations at stream_timeout: 1s', () => {
+describe('api: rotations at stream_timeout: 1s', () => {
   test('a sequence-numbered writer on stdout and stderr: no gap, no duplicate, across many rotations', async () => {
     const sink = await OtlpSink.start();
-    const service = await startService({ sink, receiver: { stream_timeout: '1s', stream_timeout_jitter: 0.2 } });
+    const service = await startService({ sink, receiver: { read_from: 'api', stream_timeout: '1s', stream_timeout_jitter: 0.2 } });
     try {
       const count = 4000;
       const c = await runContainer(docker, { name: `${prefix}-seq`, cmd: seqWriterCmd({ count, ratePerSec: 500, stderrEvery: 3, prefix: 'n' }) });
@@ -174,24 +197,6 @@ describe('rotations at stream_timeout: 1s', () => {
       const status = service.status()[0];
       assert.ok(status);
       assert.equal(status.streams.unreleased, 0);
-    } finally {
-      await service.shutdown(5000);
-      await sink.stop();
-    }
-  });
-});
-
-describe('start_at: end', () => {
-  test('lines written before the receiver started are not sent; later ones are, and nothing twice', async () => {
-    const c = await runContainer(docker, { name: `${prefix}-end`, cmd: ['sh', '-c', 'echo old-1; echo old-2; sleep 6; echo new-1; echo new-2 >&2; sleep 30'] });
-    // Containers created within a couple of seconds before the start count as unseen (read whole).
-    await new Promise((r) => setTimeout(r, 3500));
-    const sink = await OtlpSink.start();
-    const service = await startService({ sink, receiver: { start_at: 'end', stream_timeout: '1s' } });
-    try {
-      await sink.waitForLogs(() => of(sink, c.name).length >= 2, 15_000, 'new lines');
-      await new Promise((r) => setTimeout(r, 2500)); // several rotations
-      assert.deepEqual(of(sink, c.name).map((l) => l.body).sort(), ['new-1', 'new-2']);
     } finally {
       await service.shutdown(5000);
       await sink.stop();

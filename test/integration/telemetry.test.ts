@@ -36,7 +36,7 @@ before(async () => {
   healthPort = await freePort();
   service = await startService({
     sink,
-    receiver: { collection_interval: '500ms', stream_timeout: '1s' },
+    receiver: { collection_interval: '500ms', stream_timeout: '1s', read_from: 'api' },
     extraYaml: `extensions:
   health_check:
     endpoint: 127.0.0.1:${healthPort}

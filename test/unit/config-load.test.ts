@@ -243,6 +243,7 @@ test('a receiver written with an empty value gets every default', () => {
     api_version: null,
     timeout: 10_000,
     start_at: 'end',
+    read_from: 'auto',
     stream_timeout: 30_000,
     stream_timeout_jitter: 0.1,
     max_concurrent_opens: 8,

@@ -150,6 +150,11 @@ function fileOf(messages: readonly Message[], encoder: Encoder = 'stringify', at
 }
 
 /** The same messages as the Engine API body (non-TTY multiplexed frames) that LogFramer reads. */
+/** The Engine API body of a TTY container: `TS␠payload` messages, concatenated. */
+function apiTtyBodyOf(messages: readonly Message[]): Buffer {
+  return Buffer.concat(messages.map((m) => Buffer.concat([Buffer.from(m.ts + ' ', 'latin1'), goSanitize(m.raw)])));
+}
+
 function apiBodyOf(messages: readonly Message[]): Buffer {
   return Buffer.concat(
     messages.map((m) => {
@@ -168,10 +173,10 @@ interface Run {
   maxPending: number;
 }
 
-function parse(chunks: Iterable<Buffer>, opts: { maxLogSize?: number; startOffset?: number; end?: boolean } = {}): Run {
+function parse(chunks: Iterable<Buffer>, opts: { maxLogSize?: number; startOffset?: number; end?: boolean; tty?: boolean } = {}): Run {
   const r: Run = { lines: [], malformed: [], maxPending: 0 };
   const parser = new JsonFileParser(
-    { maxLogSize: opts.maxLogSize ?? BIG, startOffset: opts.startOffset ?? 0 },
+    { maxLogSize: opts.maxLogSize ?? BIG, startOffset: opts.startOffset ?? 0, tty: opts.tty },
     { line: (l) => r.lines.push(l), malformed: (offset, reason) => r.malformed.push([offset, reason]) },
   );
   for (const c of chunks) {
@@ -182,9 +187,9 @@ function parse(chunks: Iterable<Buffer>, opts: { maxLogSize?: number; startOffse
   return r;
 }
 
-function framerLines(body: Buffer, maxLogSize = BIG): LogLine[] {
+function framerLines(body: Buffer, maxLogSize = BIG, tty = false): LogLine[] {
   const lines: LogLine[] = [];
-  const framer = new LogFramer({ tty: false, maxLogSize }, { line: (l) => lines.push(l), daemonError: (m) => assert.fail(m) });
+  const framer = new LogFramer({ tty, maxLogSize }, { line: (l) => lines.push(l), daemonError: (m) => assert.fail(m) });
   framer.push(body);
   framer.end();
   return lines;
@@ -365,6 +370,39 @@ test('malformed lines are reported with their offset and skipped; parsing goes o
   }
 });
 
+test('escaped text longer than the unescape buffer, with a surrogate pair at every position around its edge', () => {
+  for (let k = 2030; k < 2052; k++) {
+    // Each \\" is 2 input bytes: the pair's escapes start around input byte 4060..4104.
+    const log = '\\"'.repeat(k) + '\\ud83d\\ude00' + 'x'.repeat(k % 5) + '\\n';
+    const file = Buffer.from(`{"log":"${log}","stream":"stdout","time":"2026-11-28T18:20:09Z"}\n`);
+    const want = [line('stdout', '2026-11-28T18:20:09.000000000Z', '"'.repeat(k) + '😀' + 'x'.repeat(k % 5))];
+    assert.deepEqual(parse([file]).lines.map(plain), want, `k=${k}`);
+    assert.deepEqual(parse(chunksOf(file, 4099)).lines.map(plain), want, `k=${k}, chunked`);
+  }
+  const big = '\\"'.repeat(50_000);
+  const file = Buffer.from(`{"log":"${big}\\n","stream":"stderr","time":"2026-11-28T18:20:09Z"}\n`);
+  assert.deepEqual(parse(chunksOf(file, 7000)).lines.map(plain), [line('stderr', '2026-11-28T18:20:09.000000000Z', '"'.repeat(50_000))]);
+});
+
+test('TTY containers: the terminal\'s \\r\\n (and a program\'s own \\r before it) is dropped, as LogFramer does', () => {
+  const file = Buffer.from(
+    jsonLine('stdout', ts(0), Buffer.from('plain\r\n')) + jsonLine('stdout', ts(1), Buffer.from('own\r\r\n')) + jsonLine('stdout', ts(2), Buffer.from('mid\rdle\r\n')),
+  );
+  const want = [line('stdout', ts(0), 'plain'), line('stdout', ts(1), 'own'), line('stdout', ts(2), 'mid\rdle')];
+  assert.deepEqual(parse([file], { tty: true }).lines.map(plain), want);
+  // Without tty the \r is the program's and is kept.
+  assert.equal(parse([file]).lines[0].text, 'plain\r');
+  // A \r\n cut by the 16 KiB boundary: the \r ends one piece, the \n is the next.
+  const content = Buffer.from('t'.repeat(PIECE - 1) + '\r\n');
+  const messages: Message[] = [
+    { stream: 'stdout', ts: ts(3), raw: content.subarray(0, PIECE) },
+    { stream: 'stdout', ts: ts(3), raw: content.subarray(PIECE) },
+  ];
+  const r = parse([fileOf(messages)], { tty: true });
+  assert.deepEqual(r.lines.map(plain), [line('stdout', ts(3), 't'.repeat(PIECE - 1), { pieces: 2 })]);
+  assert.deepEqual(r.lines.map(plain), framerLines(apiTtyBodyOf(messages), BIG, true));
+});
+
 test('offsets in +hh:mm and other RFC 3339 forms go through normalizeTimestamp', () => {
   const file = Buffer.from('{"log":"x\\n","stream":"stdout","time":"2026-11-28T19:20:09.5+01:00"}\n');
   assert.deepEqual(parse([file]).lines.map(plain), [line('stdout', '2026-11-28T18:20:09.500000000Z', 'x')]);
@@ -496,11 +534,11 @@ test('property: any chunking gives the same lines (and offsets) as parsing whole
         assert.deepEqual(r.lines, whole.lines);
         assert.deepEqual(r.malformed, []);
       }
-      // Offsets are line ends in the file, never decreasing for resumeOffset.
+      // Offsets are line starts/ends in the file, never decreasing for resumeOffset.
       let lastResume = 0;
       for (const l of whole.lines) {
         assert.equal(file[l.endOffset - 1], 0x0a);
-        assert.ok(l.resumeOffset <= l.endOffset);
+        assert.ok(l.resumeOffset === 0 || file[l.resumeOffset - 1] === 0x0a);
         assert.ok(l.resumeOffset >= lastResume);
         lastResume = l.resumeOffset;
       }
@@ -519,12 +557,13 @@ test('property: resuming at any line\'s resumeOffset loses nothing after it', ()
       const k = pick % whole.length;
       const from = whole[k].resumeOffset;
       const again = parse([file.subarray(from)], { startOffset: from }).lines;
-      // Everything emitted after line k comes again, in order (lines of the other stream already
-      // taken may come again too when a pending line forced an earlier resume point).
+      // Everything emitted after line k comes again, in order; lines taken before may come again
+      // only when the other stream's pending line forced an earlier resume point.
       const rest = whole.slice(k + 1);
       const tail = again.slice(again.length - rest.length);
       assert.deepEqual(tail, rest);
-      if (from === whole[k].endOffset) assert.deepEqual(again, rest);
+      const pendingBefore = whole.slice(0, k + 1).some((l) => l.resumeOffset < l.endOffset);
+      if (!pendingBefore) assert.deepEqual(again, rest);
     }),
     { numRuns: 200 },
   );
@@ -587,5 +626,31 @@ test('property: corrupted files never throw, and chunking never changes the outc
       }
     }),
     { numRuns: 200 },
+  );
+});
+
+/** TTY output with runs of \r around the 16 KiB boundary and past max_log_size. */
+const ttyCrArb: fc.Arbitrary<Buffer> = fc
+  .record({ length: fc.oneof(fc.constantFrom(PIECE - 2, PIECE - 1, PIECE, PIECE + 1), fc.integer({ min: 1, max: 40_000 })), crs: fc.integer({ min: 1, max: 5 }) })
+  .map(({ length, crs }) => Buffer.concat([Buffer.alloc(length, 0x61), Buffer.alloc(crs, 0x0d)]));
+
+test('property (TTY): the same lines as LogFramer reading the same output of a TTY container', () => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(contentArb, ttyCrArb), { maxLength: 20 }), chunkSizesArb, fc.integer({ min: 1024, max: 40_000 }), (contents, sizes, maxLogSize) => {
+      // The terminal turns each \n into \r\n; Docker splits what it gets into 16 KiB messages.
+      const messages: Message[] = contents.flatMap((content, i) => {
+        const written = Buffer.concat([content, Buffer.from('\r\n')]);
+        const out: Message[] = [];
+        for (let k = 0; k < written.length; k += PIECE) out.push({ stream: 'stdout', ts: ts(i), raw: written.subarray(k, k + PIECE) });
+        return out;
+      });
+      for (const max of [BIG, maxLogSize]) {
+        const r = parse(chunksBy(fileOf(messages), sizes), { tty: true, maxLogSize: max });
+        assert.deepEqual(r.malformed, []);
+        assert.deepEqual(r.lines.map(plain), framerLines(apiTtyBodyOf(messages), max, true));
+        for (const l of r.lines) assert.ok(Buffer.byteLength(l.text) <= max);
+      }
+    }),
+    { numRuns: 150 },
   );
 });

@@ -39,7 +39,7 @@ class ScriptedExporter implements LogExporter {
   constructor(private readonly outcomes: ExportAttempt[] = []) {}
   async exportOnce(batch: ReadableLogRecord[]): Promise<ExportAttempt> {
     await this.gate;
-    this.batches.push(batch.map((r) => String(r.body)));
+    this.batches.push(batch.map((r) => (typeof r.body === 'string' ? r.body : JSON.stringify(r.body))));
     return this.outcomes.shift() ?? { ok: true };
   }
   shutdown(): Promise<void> {
