@@ -176,6 +176,8 @@ export class ContainerReader {
   private removed = false;
   /** The API said the container stopped: the next stream reads a complete log and is the last. */
   private exitSeen = false;
+  /** docker_logs.containers.missed was counted for this container already. */
+  private missedCounted = false;
   private readonly counts: ReaderCounts;
 
   constructor(ctx: ReaderContext, container: ContainerDetails, saved: ContainerPosition | undefined, startAtEnd: boolean, shaping: RecordShaping = PLAIN_SHAPING) {
@@ -446,6 +448,11 @@ export class ContainerReader {
 
   private fileLost(info: LostInfo): void {
     this.ctx.metrics.add('docker_logs.file.lost', info.bytes, { reason: info.reason, certain: String(info.certain) });
+    // The container-level count too, as the API path reports a container gone before it was read.
+    if (!this.missedCounted) {
+      this.missedCounted = true;
+      this.ctx.metrics.add('docker_logs.containers.missed', 1, { reason: info.reason === 'file_gone' ? 'removed' : 'rotated' });
+    }
     this.log.warn('log data was rotated or removed before it could be read', { reason: info.reason, bytes: info.bytes, certain: info.certain, detail: info.detail });
   }
 
