@@ -27,7 +27,7 @@ import { MultilineAggregator } from '../framing/multiline.js';
 import type { FilePosition, LostInfo } from '../files/json-file-tailer.js';
 import { JsonFileTailer } from '../files/json-file-tailer.js';
 import type { DeliveryOutcome, LogsConsumer } from '../pipeline/consumer.js';
-import type { CounterCell, ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
+import type { CounterCell, MissedReason, ReceiverMetrics, StreamCloseReason, StreamOpenReason } from '../telemetry/metrics.js';
 import { Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/logger.js';
 import type { Semaphore } from '../util/semaphore.js';
@@ -233,6 +233,10 @@ export class ContainerReader {
   containerRemoved(): void {
     this.removed = true;
     if (this.state === 'stopped' || this.state === 'idle' || this.state === 'backoff' || this.state === 'unsupported') {
+      if (this.state === 'idle' || this.state === 'backoff') {
+        // Not read to the end (never opened, or waiting to reopen): the rest is gone with it.
+        this.countMissed('removed', 'the container was removed before its logs could be read to the end');
+      }
       this.close();
       this.ctx.finished(this.container.id);
     }
@@ -281,6 +285,10 @@ export class ContainerReader {
       this.delivered = { ...this.delivered, floor: this.ctx.engineNow() };
       this.committedPosition = this.delivered;
     }
+    // Remember from the first look that we know this container, before anything is acknowledged:
+    // after a restart, a container we saw but could not deliver yet is read again from here,
+    // not skipped as "seen before" (exited meanwhile) or started at its end (start_at: end).
+    if (fresh) this.ctx.committed(this.container.id, this.committedPosition);
     if (await this.readsFile()) {
       if (generation === this.generation && this.state === 'opening') this.openFile(reason, generation, fresh);
       return;
@@ -446,13 +454,18 @@ export class ContainerReader {
     this.log.debug('reading the log file', { reason, path: this.container.logPath, resume: position === null ? 'none' : String(position.offset) });
   }
 
+  /** Counts this container once in docker_logs.containers.missed, and says so. */
+  private countMissed(reason: MissedReason, message: string): void {
+    if (this.missedCounted) return;
+    this.missedCounted = true;
+    this.ctx.metrics.add('docker_logs.containers.missed', 1, { reason });
+    this.log.warn(message, { id: this.container.id, reason });
+  }
+
   private fileLost(info: LostInfo): void {
     this.ctx.metrics.add('docker_logs.file.lost', info.bytes, { reason: info.reason, certain: String(info.certain) });
     // The container-level count too, as the API path reports a container gone before it was read.
-    if (!this.missedCounted) {
-      this.missedCounted = true;
-      this.ctx.metrics.add('docker_logs.containers.missed', 1, { reason: info.reason === 'file_gone' ? 'removed' : 'rotated' });
-    }
+    this.countMissed(info.reason === 'file_gone' ? 'removed' : 'rotated', 'log data was lost before it could be read');
     this.log.warn('log data was rotated or removed before it could be read', { reason: info.reason, bytes: info.bytes, certain: info.certain, detail: info.detail });
   }
 
@@ -488,6 +501,10 @@ export class ContainerReader {
       if (stream.paused) {
         this.armStopping(stream);
         return;
+      }
+      // A file that was never opened was removed before we got to it (an open one is read to its end).
+      if (this.removed && stream.tailer !== null && stream.tailer.peakOpenFiles === 0) {
+        this.countMissed('removed', 'the container and its log file were removed before they could be read');
       }
       this.closeStream(stream, 'container_stopped', true);
       this.state = this.removed ? 'closed' : 'stopped';
@@ -641,14 +658,19 @@ export class ContainerReader {
     this.state = 'ending';
     let running: boolean | null = null;
     let removed = false;
+    // Docker stops following a log that is being removed at once: the stream may have
+    // ended before we read it to the end, and it cannot be read again.
+    let cutShort = false;
     try {
       const details = await this.ctx.engine.inspect(this.container.id, this.lifetime.signal);
       running = details.running;
+      cutShort = details.removing;
       this.updateDetails(details);
     } catch (err) {
       if (err instanceof ReceiverError && err.code === 'CONTAINER_NOT_FOUND') {
         running = false;
         removed = true;
+        cutShort = true;
       }
     }
     if (stream !== this.active) return;
@@ -658,7 +680,7 @@ export class ContainerReader {
       this.widenAndReopen(stream);
       return;
     }
-    if (running === false && !removed && !stream.afterExit) {
+    if (running === false && !cutShort && !stream.afterExit) {
       // dockerd can end a follow stream at the container's exit before the last lines
       // reached it: read once more from our position, now that the log is complete.
       this.closeStream(stream, 'container_stopped', false);
@@ -672,8 +694,11 @@ export class ContainerReader {
     this.windowIndex = 0;
     this.closeStream(stream, running === false ? 'container_stopped' : 'end', running === false);
     if (running === false) {
-      this.state = removed ? 'closed' : 'stopped';
-      if (removed) this.ctx.finished(this.container.id);
+      if (cutShort) this.countMissed('removed_while_reading', 'the container was removed while its log was being read; its last lines may be missing');
+      // A destroy event that came while we were asking will not come again.
+      const gone = removed || cutShort || this.removed;
+      this.state = gone ? 'closed' : 'stopped';
+      if (gone) this.ctx.finished(this.container.id);
       return;
     }
     this.scheduleReopen();
@@ -694,15 +719,13 @@ export class ContainerReader {
     // 409: the container is dead or being removed; its log goes with it.
     if (error.code === 'CONTAINER_NOT_FOUND' || error.code === 'CONTAINER_CONFLICT') {
       this.state = 'closed';
-      metrics.add('docker_logs.containers.missed', 1, { reason: 'removed' });
-      this.log.warn('the container was removed before its logs could be read to the end', { id: this.container.id });
+      this.countMissed('removed', 'the container was removed before its logs could be read to the end');
       this.ctx.finished(this.container.id);
       return;
     }
     if (error.code === 'LOG_DRIVER_UNSUPPORTED') {
       this.state = 'unsupported';
-      metrics.add('docker_logs.containers.missed', 1, { reason: 'driver_unsupported' });
-      this.log.warn(error.message, { id: this.container.id, driver: this.container.logDriver });
+      this.countMissed('driver_unsupported', error.message);
       return;
     }
     this.log.warnOnce(`open-failed:${this.container.id}`, 'cannot open log stream; will retry', { error: error.message });

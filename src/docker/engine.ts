@@ -59,6 +59,8 @@ export interface ContainerDetails {
   labels: Readonly<Record<string, string>>;
   tty: boolean;
   running: boolean;
+  /** Being removed (State.Status "removing") or dead: its log file is going or gone. */
+  removing: boolean;
   /** RFC 3339 with nanoseconds, as Docker reports them ("0001-01-01T00:00:00Z" when never). */
   startedAt: string;
   finishedAt: string;
@@ -244,6 +246,7 @@ export class DockerEngine {
       labels,
       tty: config['Tty'] === true,
       running: state['Running'] === true,
+      removing: state['Status'] === 'removing' || state['Dead'] === true,
       startedAt: text(state['StartedAt']),
       finishedAt: text(state['FinishedAt']),
       logDriver: text(logConfig['Type']),

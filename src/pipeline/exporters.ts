@@ -72,8 +72,7 @@ export class OtlpHttpLogExporter implements LogExporter {
         const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-http');
         return new OTLPLogExporter(options);
       }
-      const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-proto');
-      return new OTLPLogExporter(options);
+      return protoLogExporter(options);
     })();
     return this.sdk;
   }
@@ -105,6 +104,34 @@ export class OtlpHttpLogExporter implements LogExporter {
     if (this.sdk !== null) await (await this.sdk).shutdown();
     this.agent.destroy();
   }
+}
+
+/**
+ * The SDK's OTLP/HTTP protobuf log exporter (transport, retries, headers,
+ * compression, the standard OTEL_EXPORTER_OTLP_* variables), assembled from its
+ * parts as @opentelemetry/exporter-logs-otlp-proto does, with our encoder in
+ * place of the generic serializer (see otlp-proto-encoder.ts for why).
+ */
+async function protoLogExporter(options: OTLPExporterNodeConfigBase): Promise<LogRecordExporter> {
+  const [{ OTLPExporterBase }, { createOtlpHttpExportDelegate, convertLegacyHttpOptions }, { LogsExporterMetricsHelper }, { OtlpProtoLogsEncoder, decodeLogsResponse }] = await Promise.all([
+    import('@opentelemetry/otlp-exporter-base'),
+    import('@opentelemetry/otlp-exporter-base/node-http'),
+    import('@opentelemetry/otlp-transformer'),
+    import('./otlp-proto-encoder.js'),
+  ]);
+  const encoder = new OtlpProtoLogsEncoder();
+  const serializer = {
+    serializeRequest: (records: ReadableLogRecord[]): Uint8Array => encoder.encode(records),
+    deserializeResponse: decodeLogsResponse,
+  };
+  const delegate = createOtlpHttpExportDelegate(
+    convertLegacyHttpOptions(options, 'LOGS', 'v1/logs', { 'Content-Type': 'application/x-protobuf' }),
+    serializer,
+    'otlp_http_log_exporter',
+    LogsExporterMetricsHelper,
+    undefined,
+  );
+  return new OTLPExporterBase<ReadableLogRecord[]>(delegate);
 }
 
 /** Prints records to stdout, like the collector's debug exporter. */

@@ -167,7 +167,8 @@ export class LogPipeline implements LogsConsumer {
     if (this.stopped || this.inFlight !== null || this.unbatched === 0) return;
     const { send_batch_size: batchSize, timeout } = this.options.batch;
     const waited = Date.now() - this.oldestArrival;
-    if (this.draining || this.abort.signal.aborted || this.unbatched >= batchSize || waited >= timeout) {
+    // A full queue has stopped reading: waiting for the batch timeout would only slow the drain.
+    if (this.draining || this.abort.signal.aborted || this.unbatched >= batchSize || waited >= timeout || !this.writable()) {
       if (this.timer !== null) {
         clearTimeout(this.timer);
         this.timer = null;

@@ -25,7 +25,7 @@ export const METRICS = [
   { name: 'docker_logs.stream.duration', kind: 'histogram', unit: 's', attributes: ['reason'], description: 'How long each log stream lived, by close reason.' },
   { name: 'docker_logs.stream.errors', kind: 'counter', unit: '{error}', attributes: ['error.type'], description: 'Errors opening or reading log streams, by error code.' },
   { name: 'docker_logs.containers.watched', kind: 'gauge', unit: '{container}', attributes: [], description: 'Containers the receiver follows now.' },
-  { name: 'docker_logs.containers.missed', kind: 'counter', unit: '{container}', attributes: ['reason'], description: 'Containers whose logs could not be read in full; reason: removed, driver_unsupported, rotated.' },
+  { name: 'docker_logs.containers.missed', kind: 'counter', unit: '{container}', attributes: ['reason'], description: 'Containers whose logs could not be read in full; reason: removed, removed_while_reading (removed while its stream was open: its last lines may be missing), driver_unsupported, rotated.' },
   { name: 'docker_logs.file.lost', kind: 'counter', unit: 'By', attributes: ['reason', 'certain'], description: 'Bytes of json-file logs rotated or removed before they were read (reason: rotated_before_read, compressed_unreadable, file_gone; certain: false where the loss could not be proven).' },
   { name: 'docker_logs.log_records.received', kind: 'counter', unit: '{record}', attributes: ['log.iostream'], description: 'Log lines taken from containers, by stream.' },
   { name: 'docker_logs.duplicates.skipped', kind: 'counter', unit: '{record}', attributes: [], description: 'Lines a reopened stream showed again and that were dropped because they had been taken already.' },
@@ -49,7 +49,7 @@ export type MetricName = (typeof METRICS)[number]['name'];
 
 export type StreamOpenReason = 'start' | 'rotation' | 'reconnect' | 'widen';
 export type StreamCloseReason = 'timeout' | 'end' | 'error' | 'container_stopped' | 'shutdown' | 'widen' | 'export_failed';
-export type MissedReason = 'removed' | 'driver_unsupported' | 'rotated';
+export type MissedReason = 'removed' | 'removed_while_reading' | 'driver_unsupported' | 'rotated';
 
 /** Something that reports the value of a gauge when metrics are collected. */
 export type GaugeSource = () => Array<{ value: number; attributes?: Attributes }>;

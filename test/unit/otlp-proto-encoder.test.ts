@@ -1,0 +1,92 @@
+/**
+ * Our OTLP/protobuf encoder against the SDK's serializer: for the same records,
+ * the bytes must decode (with the independent decoder of the test sink) to the
+ * same request — resources, scopes, timestamps to the nanosecond, bodies of
+ * every shape, attributes, severity, trace context, event names.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import type { AnyValue } from '@opentelemetry/api-logs';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { OtlpProtoLogsEncoder, decodeLogsResponse } from '../../src/pipeline/otlp-proto-encoder.js';
+import { decodeLogsRequestProto } from '../helpers/otlp-proto.js';
+
+const resourceA = resourceFromAttributes({ 'container.id': 'a'.repeat(64), 'container.name': 'web', 'container.image.tags': ['1.2'], 'docker.container.tty': true, n: 3 });
+const resourceB = resourceFromAttributes({ 'container.id': 'b'.repeat(64), 'container.name': 'ünïcødé ✓' });
+const scope = Object.freeze({ name: 'docker_logs', version: '0.1.0' });
+const stdout = Object.freeze({ 'log.iostream': 'stdout' });
+
+function record(overrides: Partial<ReadableLogRecord>): ReadableLogRecord {
+  return {
+    hrTime: [1_795_888_789, 705_791_006],
+    hrTimeObserved: [1_795_888_790, 1],
+    body: 'hello',
+    attributes: stdout,
+    resource: resourceA,
+    instrumentationScope: scope,
+    droppedAttributesCount: 0,
+    ...overrides,
+  };
+}
+
+function same(records: ReadableLogRecord[]): void {
+  const ours = decodeLogsRequestProto(new OtlpProtoLogsEncoder().encode(records));
+  const sdk = decodeLogsRequestProto(ProtobufLogsSerializer.serializeRequest(records) as Uint8Array);
+  assert.deepEqual(ours, sdk);
+}
+
+test('plain lines of two containers, shared and own attributes', () => {
+  same([
+    record({}),
+    record({ resource: resourceB, body: 'ünïcødé ✓ line', attributes: { 'log.iostream': 'stderr', 'docker.log.truncated': true, 'docker.log.original_size': 10_000_000 } }),
+    record({ body: '', hrTime: [0, 0], hrTimeObserved: [4_102_444_800, 999_999_999] }),
+    record({ body: 'x'.repeat(70_000) }),
+  ]);
+});
+
+test('structured bodies, severity, trace context and event names', () => {
+  same([
+    record({ body: { level: 'warn', n: 91, big: 2 ** 60, neg: -5, f: 1.5, ok: false, nested: { a: [1, 'two', null, { b: true }] }, bytes: new Uint8Array([1, 2, 3]) } }),
+    record({ severityNumber: SeverityNumber.ERROR, severityText: 'error', spanContext: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1 } }),
+    record({ eventName: 'container.die', body: 'container exited with code 3', attributes: { 'event.name': 'container.die', 'container.exit_code': 3 } }),
+  ]);
+});
+
+test('property: any mix of records encodes like the SDK', () => {
+  const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+  const value: fc.Arbitrary<AnyValue> = fc.letrec<{ v: AnyValue }>((tie) => ({
+    v: fc.oneof(
+      { depthSize: 'small' },
+      text,
+      fc.boolean(),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d)),
+      fc.array(tie('v'), { maxLength: 3 }),
+      fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), tie('v'), { maxKeys: 3 }),
+    ),
+  })).v;
+  const rec = fc.record({
+    seconds: fc.integer({ min: 0, max: 4_102_444_800 }),
+    nanos: fc.integer({ min: 0, max: 999_999_999 }),
+    body: fc.oneof(text, value),
+    which: fc.boolean(),
+    attributes: fc.oneof(fc.constant(stdout), fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.oneof(text, fc.integer(), fc.boolean()), { maxKeys: 3 })),
+  });
+  fc.assert(
+    fc.property(fc.array(rec, { minLength: 1, maxLength: 12 }), (list) => {
+      same(list.map((r) => record({ hrTime: [r.seconds, r.nanos], body: r.body, resource: r.which ? resourceA : resourceB, attributes: r.attributes })));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('the response decoder reads a partial success', () => {
+  assert.deepEqual(decodeLogsResponse(new Uint8Array()), {});
+  const msg = Buffer.from('bad');
+  const inner = Buffer.concat([Buffer.from([0x08, 0x05, 0x12, msg.length]), msg]);
+  assert.deepEqual(decodeLogsResponse(Buffer.concat([Buffer.from([0x0a, inner.length]), inner])), { partialSuccess: { rejectedLogRecords: 5, errorMessage: 'bad' } });
+});
