@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 
 import { parseConfig } from '../../src/config/load.js';
+import { configKeyPaths } from '../../src/config/schema.js';
 import { Service } from '../../src/service.js';
 import { createLogger } from '../../src/util/logger.js';
 import type { AnyValue, OtlpSink, SinkLogRecord } from './otlp-sink.js';
@@ -107,6 +108,53 @@ export function tally(records: readonly SinkLogRecord[], prefix: string, written
   return { written, delivered: records.length, distinct: seen.size, lost, duplicated, foreign, missingSample, duplicateSample };
 }
 
+/**
+ * Waits until every number 1..count of PREFIX-<n> from one container has
+ * arrived at the sinks. The receiver reads every container of a shared engine,
+ * so how fast ours arrive depends on what else runs there: instead of one fixed
+ * timeout, this fails when no new number arrived for stallMs (or after capMs
+ * in all). Records are scanned incrementally (the sinks may hold many).
+ */
+export async function waitForSequence(
+  sinks: OtlpSink[] | (() => OtlpSink[]),
+  containerId: string,
+  prefix: string,
+  count: number,
+  options: { stallMs?: number; capMs?: number } = {},
+): Promise<void> {
+  const stallMs = options.stallMs ?? 30_000;
+  const capMs = options.capMs ?? 240_000;
+  const list = typeof sinks === 'function' ? sinks : () => sinks;
+  const seen = new Set<number>();
+  const scanned = new Map<OtlpSink, number>();
+  const head = `${prefix}-`;
+  const started = Date.now();
+  let lastProgress = started;
+  for (;;) {
+    const before = seen.size;
+    for (const sink of list()) {
+      let i = scanned.get(sink) ?? 0;
+      for (; i < sink.logs.length; i++) {
+        const r = sink.logs[i];
+        if (r.resource['container.id'] !== containerId) continue;
+        const text = bodyText(r);
+        const n = text.startsWith(head) ? Number(text.slice(head.length)) : NaN;
+        if (Number.isInteger(n) && n >= 1 && n <= count) seen.add(n);
+      }
+      scanned.set(sink, i);
+    }
+    if (seen.size >= count) return;
+    const now = Date.now();
+    if (seen.size > before) lastProgress = now;
+    if (now - lastProgress > stallMs || now - started > capMs) {
+      const all = list().flatMap((sink) => recordsOf(sink, containerId));
+      const why = now - started > capMs ? `not done after ${capMs} ms` : `no new ${prefix}-* line for ${stallMs} ms`;
+      throw new Error(`waiting for all ${count} ${prefix}-* lines: ${why}; ${describeTally(tally(all, prefix, count))}`);
+    }
+    await sleep(100);
+  }
+}
+
 export function describeTally(t: Tally): string {
   let s = `written=${t.written} delivered=${t.delivered} distinct=${t.distinct} lost=${t.lost} duplicated=${t.duplicated}`;
   if (t.foreign > 0) s += ` foreign=${t.foreign}`;
@@ -176,6 +224,17 @@ export function readVmHwm(pid: number): number | null {
 // Config and the in-process service
 // ---------------------------------------------------------------------------
 
+export type ReadMode = 'files' | 'api';
+
+/**
+ * The ways the receiver can read logs, when it has a choice (read_from: the
+ * engine's json-file logs directly, or the Engine API); [undefined] (the
+ * default only) for a receiver without that setting.
+ */
+export function readModes(): Array<ReadMode | undefined> {
+  return configKeyPaths().includes('receivers.docker_logs.read_from') ? ['files', 'api'] : [undefined];
+}
+
 export interface DeliveryConfigOptions {
   /** Base URL of the sink (it need not be listening yet). */
   sinkUrl: string;
@@ -191,11 +250,13 @@ export interface DeliveryConfigOptions {
   exporterTimeout?: string;
   retryInitial?: string;
   retryMax?: string;
-  /** 0s = retry for ever (the default). */
+  /** Absent: the default, 0 = retry for ever. */
   maxElapsedTime?: string;
   queueSize?: number;
   batchTimeout?: string;
   batchSize?: number;
+  /** receivers.docker_logs.read_from; absent: the default. */
+  readFrom?: ReadMode;
   /** Also export the receiver's own metrics to the sink (a metrics pipeline). */
   metrics?: boolean;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
@@ -210,6 +271,7 @@ export function deliveryConfigYaml(o: DeliveryConfigOptions): string {
     ['collection_interval', o.collectionInterval ?? '1s'],
   ];
   if (o.dockerEndpoint !== undefined) receiver.unshift(['endpoint', o.dockerEndpoint]);
+  if (o.readFrom !== undefined) receiver.push(['read_from', o.readFrom]);
   const lines = [
     'receivers:',
     '  docker_logs:',
@@ -233,7 +295,8 @@ export function deliveryConfigYaml(o: DeliveryConfigOptions): string {
     '      enabled: true',
     `      initial_interval: ${o.retryInitial ?? '100ms'}`,
     `      max_interval: ${o.retryMax ?? '1s'}`,
-    `      max_elapsed_time: ${o.maxElapsedTime ?? '0s'}`,
+    // Left out unless given: the default (0 = retry for ever) is what is under test.
+    ...(o.maxElapsedTime === undefined ? [] : [`      max_elapsed_time: ${o.maxElapsedTime}`]),
     '    sending_queue:',
     `      queue_size: ${o.queueSize ?? 10000}`,
     'service:',
@@ -301,6 +364,22 @@ export function latestCounter(sink: OtlpSink, name: string, attributes: Record<s
     return m.points.filter((p) => matches(p.attributes, attributes)).reduce((sum, p) => sum + (p.value ?? p.sum ?? 0), 0);
   }
   return 0;
+}
+
+/** The latest values of a counter, per value of one attribute (e.g. reason), as the sink received them. */
+export function latestCounterBy(sink: OtlpSink, name: string, key: string): Record<string, number> {
+  for (let i = sink.metrics.length - 1; i >= 0; i--) {
+    const m = sink.metrics[i];
+    if (m.name !== name) continue;
+    const out: Record<string, number> = {};
+    for (const p of m.points) {
+      const v = p.attributes[key];
+      const k = typeof v === 'string' ? v : JSON.stringify(v ?? null, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+      out[k] = (out[k] ?? 0) + (p.value ?? p.sum ?? 0);
+    }
+    return out;
+  }
+  return {};
 }
 
 // ---------------------------------------------------------------------------
@@ -540,11 +619,17 @@ export class PrivateDockerd {
       closeSync(log);
     }
     this.process = child;
+    // If this process dies without running `after`, the daemon must not outlive it.
+    const killOnExit = (): void => {
+      child.kill('SIGTERM');
+    };
+    process.once('exit', killOnExit);
     let gone = false;
     const failure: { error: Error | null } = { error: null };
     child.once('error', (e) => (failure.error = e));
     this.exited = new Promise((ok) => {
       child.once('exit', () => {
+        process.off('exit', killOnExit);
         gone = true;
         if (this.process === child) this.process = null;
         ok();
@@ -595,6 +680,12 @@ export class PrivateDockerd {
     await rm(tar, { force: true });
   }
 
+  /** Force-removes every container of this engine. */
+  async removeContainers(): Promise<void> {
+    const all = await this.docker.listContainers({ all: true });
+    await Promise.all(all.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  }
+
   /** Removes its containers, stops it, unmounts what it left mounted below its directory, and deletes the directory. */
   async destroy(): Promise<void> {
     if (this.process === null && existsSync(join(this.dir, 'data'))) {
@@ -602,12 +693,8 @@ export class PrivateDockerd {
       await this.start(30_000).catch(() => undefined);
     }
     if (this.process !== null) {
-      try {
-        const all = await this.docker.listContainers({ all: true });
-        await Promise.all(all.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-      } catch {
-        // The daemon may be unusable; stopping it below is what matters.
-      }
+      // The daemon may be unusable; stopping it below is what matters.
+      await this.removeContainers().catch(() => undefined);
     }
     await this.stop();
     for (const point of mountsBelow(this.dir)) {
