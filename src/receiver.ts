@@ -101,6 +101,8 @@ export class DockerLogsReceiver {
   private readonly self: SelfContainer | null;
   /** Containers decided against, with the rule that decided (for the explain endpoint). */
   private readonly skipped = new Map<string, { name: string; decision: FilterDecision }>();
+  /** Containers whose start event came while their create-time inspect was under way. */
+  private readonly startedWhilePending = new Set<string>();
   /** The rule that selected each followed container. */
   private readonly selectedBy = new Map<string, string>();
 
@@ -246,6 +248,7 @@ export class DockerLogsReceiver {
       logger: this.logger,
       receiverId: this.id,
       hostName: this.engineInfo?.name ?? '',
+      engineRootDir: this.engineInfo?.rootDir ?? '',
       settings: {
         readFrom: this.config.read_from,
         streamTimeoutMs: this.config.stream_timeout,
@@ -308,9 +311,15 @@ export class DockerLogsReceiver {
     const reader = this.readers.get(event.id);
     if (this.config.events) this.emitEvent(event, reader);
     switch (event.action) {
+      case 'create':
+        // Follow from creation: the log file is watched before the container runs, so one
+        // that prints and exits at once (docker run --rm) is still read in full.
+        this.track(event.id, false);
+        break;
       case 'start':
         reader?.containerStarted();
         if (reader !== undefined) reader.wake();
+        else if (this.pending.has(event.id)) this.startedWhilePending.add(event.id);
         else this.track(event.id, false);
         break;
       case 'rename':
@@ -402,9 +411,13 @@ export class DockerLogsReceiver {
   }
 
   private addReader(details: ContainerDetails, startAtEnd: boolean): void {
-    if (this.state !== 'running' || this.readers.has(details.id)) return;
+    if (this.state !== 'running' || this.readers.has(details.id)) {
+      this.startedWhilePending.delete(details.id);
+      return;
+    }
     const decision = this.filter.decide(details);
     if (!decision.collect) {
+      this.startedWhilePending.delete(details.id);
       this.skipped.set(details.id, { name: details.name, decision });
       this.logger.debug('not collecting container', { id: details.id.slice(0, 12), name: details.name, rule: decision.rule });
       return;
@@ -413,6 +426,7 @@ export class DockerLogsReceiver {
     const shaping = this.shapingFor(details);
     const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
     const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd, shaping);
+    if (this.startedWhilePending.delete(details.id)) reader.containerStarted();
     this.readers.set(details.id, reader);
     this.logger.debug('following container', { id: details.id.slice(0, 12), name: details.name, resume: saved !== undefined });
     reader.wake();

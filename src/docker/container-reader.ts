@@ -11,6 +11,7 @@
  * rewound to the last committed one; acknowledgements from before that are void.
  */
 import { access, constants } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -75,6 +76,8 @@ export interface ReaderContext {
   readonly settings: ReaderSettings;
   readonly receiverId: string;
   readonly hostName: string;
+  /** The engine's data directory, where json-file logs live ('' when unknown). */
+  readonly engineRootDir: string;
   /** The engine's clock now, as a Docker timestamp. */
   engineNow(): DockerTimestamp;
   /** A position the backend has acknowledged. */
@@ -172,6 +175,8 @@ export class ContainerReader {
   private recentRate = 0;
   /** As far as events told us: a file stream has no end of its own. */
   private containerRuns: boolean;
+  /** Created but not started yet (seen at its create event): nothing to read through the API. */
+  private neverStarted: boolean;
   /** The container was removed; the reader finishes once its last lines are read. */
   private removed = false;
   /** The API said the container stopped: the next stream reads a complete log and is the last. */
@@ -193,6 +198,7 @@ export class ContainerReader {
     this.log = ctx.logger.child(`container/${container.name}`);
     this.counts = readerCounts(ctx.metrics, ctx.receiverId);
     this.containerRuns = container.running;
+    this.neverStarted = !container.running && container.startedAt.startsWith('0001-');
     // Stopped when inspected: its log is complete, the first stream is the last.
     this.exitSeen = !container.running;
   }
@@ -293,6 +299,11 @@ export class ContainerReader {
       if (generation === this.generation && this.state === 'opening') this.openFile(reason, generation, fresh);
       return;
     }
+    if (this.neverStarted) {
+      // The API has nothing to give before the start event; the file source waits for the file instead.
+      if (generation === this.generation && this.state === 'opening') this.state = 'idle';
+      return;
+    }
     const window = this.windowIndex === 0 ? this.firstWindow() : (TAIL_WINDOWS[this.windowIndex] ?? 'all');
     const plan = planOpen(this.delivered, window, fresh ? { startAtEnd: this.startAtEnd } : null);
     const permitted = await this.ctx.opens.acquire(this.lifetime.signal);
@@ -388,21 +399,38 @@ export class ContainerReader {
     this.ctx.metrics.add('docker_logs.stream.active', 1);
   }
 
-  /** Whether this container is read from its json-file: read_from and whether the file can be read here. */
+  /**
+   * The container's json-file: inspect's LogPath, or for a container not started
+   * yet (LogPath is set at start) where the engine will put it.
+   */
+  private logFile(): string {
+    const { id, logPath } = this.container;
+    if (logPath !== '') return logPath;
+    return this.ctx.engineRootDir === '' ? '' : join(this.ctx.engineRootDir, 'containers', id, `${id}-json.log`);
+  }
+
+  /**
+   * Whether this container is read from its json-file: read_from, the driver, and
+   * whether its log directory can be read here (the file itself may not exist yet:
+   * the tailer waits for it, which is how a container that exits at once is caught).
+   */
   private async readsFile(): Promise<boolean> {
     const mode = this.ctx.settings.readFrom;
     if (mode === 'api') return false;
-    const { logDriver, logPath } = this.container;
-    let readable = logDriver === 'json-file' && logPath !== '';
+    const file = this.logFile();
+    let readable = this.container.logDriver === 'json-file' && file !== '';
     if (readable) {
       try {
-        await access(logPath, constants.R_OK);
+        await access(dirname(file), constants.R_OK | constants.X_OK);
       } catch {
         readable = false;
       }
     }
     if (!readable && mode === 'files') {
-      this.log.warnOnce(`no-file:${this.container.id}`, 'read_from is files but this container\'s log file cannot be read here; reading it through the API', { driver: logDriver, path: logPath });
+      this.log.warnOnce(`no-file:${this.container.id}`, "read_from is files but this container's log file cannot be read here; reading it through the API", {
+        driver: this.container.logDriver,
+        path: file,
+      });
     }
     return readable;
   }
@@ -419,7 +447,7 @@ export class ContainerReader {
     const stream = this.newStream(generation, 'files', tracker, { response: null, framer: null, tailer: null, timer: null });
     const tailer = new JsonFileTailer(
       {
-        logPath: this.container.logPath,
+        logPath: this.logFile(),
         position,
         startAtEnd: fresh && this.startAtEnd,
         maxLogSize: this.ctx.settings.maxLogSize,
@@ -450,7 +478,7 @@ export class ContainerReader {
     stream.tailer = tailer;
     this.started(stream, reason);
     tailer.start();
-    if (!this.containerRuns) this.containerExited();
+    if (!this.containerRuns && !this.neverStarted) this.containerExited();
     this.log.debug('reading the log file', { reason, path: this.container.logPath, resume: position === null ? 'none' : String(position.offset) });
   }
 
@@ -485,6 +513,7 @@ export class ContainerReader {
   /** The container runs again (a start event). */
   containerStarted(): void {
     this.containerRuns = true;
+    this.neverStarted = false;
     const stream = this.active;
     if (stream?.stopping != null) {
       clearTimeout(stream.stopping);

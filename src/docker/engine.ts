@@ -38,6 +38,8 @@ export interface EngineInfo {
   apiVersion: string;
   /** The engine's clock when it answered, as Docker writes it. */
   systemTime: string;
+  /** Where the engine keeps its data (containers' json-file logs are below it). */
+  rootDir: string;
 }
 
 export interface ContainerSummary {
@@ -212,6 +214,7 @@ export class DockerEngine {
       serverVersion: text(version['Version']),
       apiVersion: text(version['ApiVersion']),
       systemTime: text(info['SystemTime']),
+      rootDir: text(info['DockerRootDir']),
     };
   }
 

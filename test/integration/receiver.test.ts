@@ -111,7 +111,7 @@ for (const readFrom of ['api', 'files'] as const) {
       const script = 'head -c 40000 /dev/zero | tr "\\0" a; echo; echo short; printf "no-newline"';
       const plain = await runContainer(docker, { name: `${p}-long`, cmd: ['sh', '-c', script] });
       const tty = await runContainer(docker, { name: `${p}-longtty`, tty: true, cmd: ['sh', '-c', script] });
-      await sink.waitForLogs(() => of(sink, plain.name).length >= 3 && of(sink, tty.name).length >= 3, 15_000, 'long lines');
+      await sink.waitForLogs(() => of(sink, plain.name).length >= 3 && of(sink, tty.name).length >= 3, 30_000, 'long lines');
       for (const c of [plain, tty]) {
         const got = of(sink, c.name);
         assert.equal(got.length, 3, `${c.name}: ${got.length} records`);
