@@ -45,6 +45,7 @@ import type { IoStream, LogLine } from '../framing/log-framer.js';
 import { DOCKER_PARTIAL_SIZE } from '../framing/log-framer.js';
 import type { DockerTimestamp } from '../framing/timestamp.js';
 import { normalizeTimestamp } from '../framing/timestamp.js';
+import { LineAccumulator, latin1, utf8, utf8CutPoint } from '../framing/line-text.js';
 
 export interface FileLine extends LogLine {
   /** Offset in the file just after the `\n` of the last JSON line of this logical line. */
@@ -116,35 +117,10 @@ const ATTRS_KEY = Buffer.from(',"attrs":{', 'latin1');
 /** `{"log":"","stream":"stdout","time":"2006-01-02T15:04:05Z"}\n` is the shortest fast-path line. */
 const MIN_LINE = 8 + 1 + 14 + 4 + 9 + 20 + 3;
 
-/** See log-framer.ts: direct calls to Buffer's decoders (not declared by @types/node). */
-interface DirectDecoders {
-  utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
-}
-
-function utf8(buf: Buffer, start: number, end: number): string {
-  return (buf as unknown as DirectDecoders).utf8Slice(start, end);
-}
-
-function latin1(buf: Buffer, start: number, end: number): string {
-  return (buf as unknown as DirectDecoders).latin1Slice(start, end);
-}
-
 /** Whether buf[at, at + pattern.length) equals pattern; the caller checked the bounds. */
 function matches(buf: Buffer, at: number, pattern: Buffer): boolean {
   for (let k = 0; k < pattern.length; k++) if (buf[at + k] !== pattern[k]) return false;
   return true;
-}
-
-/** Same as log-framer.ts: the end to cut at so that no partial UTF-8 sequence is left. */
-function utf8CutPoint(buf: Uint8Array, start: number, end: number): number {
-  const floor = end - 4 > start ? end - 4 : start;
-  let i = end - 1;
-  while (i >= floor && (buf[i] & 0xc0) === 0x80) i--;
-  if (i < floor) return end;
-  const lead = buf[i];
-  const length = lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf8 ? 4 : 1;
-  return i + length > end ? i : end;
 }
 
 function isDigit(c: number): boolean {
@@ -213,83 +189,21 @@ function hex4(buf: Buffer, at: number): number {
   return (a << 12) | (b << 8) | (c << 4) | d;
 }
 
-/** One logical line being assembled from pieces. Keeps the first maxLogSize bytes and counts the rest. */
-class PendingLine {
-  /** Timestamp of the line being built; null when idle. */
-  ts: DockerTimestamp | null = null;
-  len = 0;
-  size = 0;
-  pieces = 0;
+/** A logical line being assembled from pieces (see LineAccumulator), with where it lies in the file. */
+class PendingLine extends LineAccumulator {
   /** File offset of the line's first JSON line (-1: in an earlier file). */
   startOffset = 0;
   /** File offset just after the JSON line of the last piece. */
   endOffset = 0;
-  /** How many `\r` bytes end what was appended so far, kept or not: TTY mode drops them before `\n`. */
-  private trailingCrs = 0;
-  private buf: Buffer | null = null;
 
-  constructor(
-    readonly stream: IoStream,
-    private readonly max: number,
-  ) {}
+  constructor(stream: IoStream, max: number) {
+    // Pieces are the norm here (16 KiB each): start with room for two.
+    super(stream, max, 32 * 1024);
+  }
 
-  start(ts: DockerTimestamp, startOffset: number): void {
-    this.ts = ts;
-    this.len = 0;
-    this.size = 0;
-    this.pieces = 1;
+  startAt(ts: DockerTimestamp, startOffset: number): void {
+    this.start(ts);
     this.startOffset = startOffset;
-    this.trailingCrs = 0;
-  }
-
-  append(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (n <= 0) return;
-    this.size += n;
-    let crs = 0;
-    while (crs < n && src[end - 1 - crs] === CR) crs++;
-    this.trailingCrs = crs === n ? this.trailingCrs + n : crs;
-    const room = this.max - this.len;
-    if (room <= 0) return;
-    const take = n < room ? n : room;
-    const needed = this.len + take;
-    let buf = this.buf;
-    if (buf === null || buf.length < needed) {
-      let capacity = buf === null ? 32 * 1024 : buf.length * 2;
-      while (capacity < needed) capacity *= 2;
-      if (capacity > this.max) capacity = this.max;
-      const grown = Buffer.allocUnsafe(capacity);
-      if (buf !== null && this.len > 0) buf.copy(grown, 0, 0, this.len);
-      this.buf = buf = grown;
-    }
-    src.copy(buf, this.len, start, start + take);
-    this.len = needed;
-  }
-
-  /**
-   * Same as LogFramer's: drops the `\r`s before a TTY line's `\n` (the terminal turns every
-   * `\n` into `\r\n`, so a program's own `\r\n` arrives as `\r\r\n`; neither is text).
-   */
-  dropTrailingCr(): void {
-    if (this.trailingCrs === 0) return;
-    this.size -= this.trailingCrs;
-    if (this.len > this.size) this.len = this.size;
-    this.trailingCrs = 0;
-  }
-
-  decode(): string {
-    const buf = this.buf;
-    if (buf === null || this.len === 0) return '';
-    return utf8(buf, 0, this.size > this.max ? utf8CutPoint(buf, 0, this.len) : this.len);
-  }
-
-  clear(): void {
-    this.ts = null;
-    this.len = 0;
-    this.size = 0;
-    this.pieces = 0;
-    this.trailingCrs = 0;
-    if (this.buf !== null && this.buf.length > KEEP_BUFFER_LIMIT) this.buf = null;
   }
 }
 
@@ -763,7 +677,7 @@ export class JsonFileParser {
       this.emitDirect(entry, entry.textEnd - entry.textStart, lineEnd);
       return;
     }
-    acc.start(entry.ts, lineStart);
+    acc.startAt(entry.ts, lineStart);
     acc.append(entry.textBuf, entry.textStart, entry.textEnd);
     acc.endOffset = lineEnd;
   }
@@ -806,7 +720,7 @@ export class JsonFileParser {
       stream: acc.stream,
       timestamp: ts,
       text: acc.decode(),
-      truncated: acc.size > this.maxLogSize,
+      truncated: acc.truncated,
       size: acc.size,
       pieces: acc.pieces,
       endOffset,

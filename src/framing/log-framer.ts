@@ -22,6 +22,7 @@
 
 import type { DockerTimestamp } from './timestamp.js';
 import { FIXED_TIMESTAMP_LENGTH, isFixedTimestampAt, normalizeTimestamp, nowTimestamp } from './timestamp.js';
+import { LineAccumulator, latin1, utf8, utf8CutPoint } from './line-text.js';
 
 export type IoStream = 'stdout' | 'stderr';
 
@@ -68,7 +69,6 @@ const RESYNC_PATTERN_LENGTH = HEADER_LENGTH + TS_FIELD_LENGTH;
 /** Longest stream-3 message kept (they are one-line daemon errors). */
 const MAX_DAEMON_MESSAGE = 8192;
 /** Accumulator buffers larger than this are dropped once their line is emitted. */
-const KEEP_BUFFER_LIMIT = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -89,39 +89,6 @@ const STREAM_SYSTEMERR = 3;
 
 /** The engine's own error text in a TTY body, where it cannot use a stream-3 frame. */
 const DAEMON_ERROR_PREFIX = 'Error grabbing logs: ';
-
-/**
- * Buffer.prototype's direct decoders. toString(encoding, start, end) ends up in these after
- * argument normalisation; calling them directly saves ~15-25 ns per call, which is a tenth of the
- * per-line budget. @types/node does not declare them.
- */
-interface DirectDecoders {
-  utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
-}
-
-function utf8(buf: Buffer, start: number, end: number): string {
-  return (buf as unknown as DirectDecoders).utf8Slice(start, end);
-}
-
-function latin1(buf: Buffer, start: number, end: number): string {
-  return (buf as unknown as DirectDecoders).latin1Slice(start, end);
-}
-
-/**
- * The end to use when text is cut at `end`, so that no partial UTF-8 sequence is left at the end:
- * if the last character starting before `end` needs bytes at or after `end`, cut before it.
- * Invalid bytes are left alone (they decode to U+FFFD either way).
- */
-function utf8CutPoint(buf: Uint8Array, start: number, end: number): number {
-  const floor = end - 4 > start ? end - 4 : start;
-  let i = end - 1;
-  while (i >= floor && (buf[i] & 0xc0) === 0x80) i--;
-  if (i < floor) return end;
-  const lead = buf[i];
-  const length = lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf8 ? 4 : 1;
-  return i + length > end ? i : end;
-}
 
 /** Shape of a fixed timestamp + space, for incremental matching ('d' = digit). */
 const TS_SHAPE = 'dddd-dd-ddTdd:dd:dd.dddddddddZ ';
@@ -171,109 +138,13 @@ class LineEmitter {
   }
 }
 
-/**
- * One logical line being assembled from pieces and/or chunk fragments. Keeps the first
- * maxLogSize bytes and counts the rest.
- */
-class LineAccumulator {
-  /** Timestamp of the line being built; null when idle. */
-  ts: DockerTimestamp | null = null;
-  /** Bytes kept (<= maxLogSize). */
-  len = 0;
-  /** Bytes seen, kept or not. */
-  size = 0;
-  pieces = 0;
-  /** How many `\r` bytes end what was appended so far, kept or not: TTY mode strips them before `\n`. */
-  private trailingCrs = 0;
-  private buf: Buffer | null = null;
-
-  constructor(
-    readonly stream: IoStream,
-    private readonly max: number,
-  ) {}
-
-  start(ts: DockerTimestamp): void {
-    this.ts = ts;
-    this.len = 0;
-    this.size = 0;
-    this.pieces = 1;
-    this.trailingCrs = 0;
-  }
-
-  append(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (n <= 0) return;
-    this.size += n;
-    let crs = 0;
-    while (crs < n && src[end - 1 - crs] === CR) crs++;
-    this.trailingCrs = crs === n ? this.trailingCrs + n : crs;
-    const room = this.max - this.len;
-    if (room <= 0) return;
-    const take = n < room ? n : room;
-    const needed = this.len + take;
-    let buf = this.buf;
-    if (buf === null || buf.length < needed) {
-      // Grow geometrically, never beyond the limit: most lines that get here are short lines
-      // straddling two chunks, and a 1 MiB buffer per stream per container would add up.
-      let capacity = buf === null ? 1024 : buf.length * 2;
-      while (capacity < needed) capacity *= 2;
-      if (capacity > this.max) capacity = this.max;
-      const grown = Buffer.allocUnsafe(capacity);
-      if (buf !== null && this.len > 0) buf.copy(grown, 0, 0, this.len);
-      this.buf = buf = grown;
-    }
-    src.copy(buf, this.len, start, start + take);
-    this.len = needed;
-  }
-
-  /**
-   * Drops the `\r`s before a TTY line's `\n`: the terminal turns every `\n` into
-   * `\r\n`, so a program's own `\r\n` arrives as `\r\r\n`; neither is text.
-   */
-  dropTrailingCr(): void {
-    if (this.trailingCrs === 0) return;
-    this.size -= this.trailingCrs;
-    if (this.len > this.size) this.len = this.size;
-    this.trailingCrs = 0;
-  }
-
-  /** The text as it will be emitted (cut at a character boundary when truncated). */
-  decode(): string {
-    const buf = this.buf;
-    if (buf === null || this.len === 0) return '';
-    return utf8(buf, 0, this.size > this.max ? utf8CutPoint(buf, 0, this.len) : this.len);
-  }
-
-  /** Emits the line and returns to idle. */
-  emit(emitter: LineEmitter): void {
-    const ts = this.ts;
-    if (ts === null) return;
-    const line: LogLine = {
-      stream: this.stream,
-      timestamp: ts,
-      text: this.decode(),
-      truncated: this.size > this.max,
-      size: this.size,
-      pieces: this.pieces,
-    };
-    this.clear();
-    emitter.sink.line(line);
-  }
-
-  /** Back to idle, discarding any content. */
-  clear(): void {
-    this.ts = null;
-    this.len = 0;
-    this.size = 0;
-    this.pieces = 0;
-    this.trailingCrs = 0;
-    if (this.buf !== null && this.buf.length > KEEP_BUFFER_LIMIT) this.buf = null;
-  }
-
-  /** Text bytes currently held. */
-  get held(): number {
-    return this.len;
-  }
+/** Emits an accumulated line and returns the accumulator to idle. */
+function emitAccumulated(acc: LineAccumulator, emitter: LineEmitter): void {
+  const ts = acc.ts;
+  if (ts === null) return;
+  const line: LogLine = { stream: acc.stream, timestamp: ts, text: acc.decode(), truncated: acc.truncated, size: acc.size, pieces: acc.pieces };
+  acc.clear();
+  emitter.sink.line(line);
 }
 
 interface Parser {
@@ -527,7 +398,7 @@ class MuxParser implements Parser {
       // continuation; any other one means that piece was the end of its line after all.
       if (acc.ts === ts) acc.pieces++;
       else {
-        acc.emit(this.emitter);
+        emitAccumulated(acc, this.emitter);
         acc.start(ts);
       }
     } else {
@@ -544,13 +415,13 @@ class MuxParser implements Parser {
     this.phase = M_HEADER;
     if (pe > p && buf[pe - 1] === LF) {
       acc.append(buf, p, pe - 1);
-      acc.emit(this.emitter);
+      emitAccumulated(acc, this.emitter);
       return;
     }
     acc.append(buf, p, pe);
     // A full-size piece without newline expects a continuation (kept in the accumulator);
     // anything shorter is the last output of its line (a final line without newline).
-    if (this.msgLen + (pe - p) < DOCKER_PARTIAL_SIZE) acc.emit(this.emitter);
+    if (this.msgLen + (pe - p) < DOCKER_PARTIAL_SIZE) emitAccumulated(acc, this.emitter);
   }
 
   private finishSysErr(cut: boolean): void {
@@ -642,11 +513,11 @@ class MuxParser implements Parser {
     const a = this.stdout;
     const b = this.stderr;
     if (a.ts !== null && b.ts !== null && b.ts < a.ts) {
-      b.emit(this.emitter);
-      a.emit(this.emitter);
+      emitAccumulated(b, this.emitter);
+      emitAccumulated(a, this.emitter);
     } else {
-      a.emit(this.emitter);
-      b.emit(this.emitter);
+      emitAccumulated(a, this.emitter);
+      emitAccumulated(b, this.emitter);
     }
     this.reset();
   }
@@ -867,7 +738,7 @@ class TtyParser implements Parser {
               // Another message: the piece before it was the end of its line (a final line
               // without newline whose size happened to be a multiple of 16 KiB).
               const ts = latin1(src, at, at + FIXED_TIMESTAMP_LENGTH);
-              acc.emit(this.emitter);
+              emitAccumulated(acc, this.emitter);
               this.lastGoodTs = ts;
               this.startLine(ts);
             }
@@ -1015,7 +886,7 @@ class TtyParser implements Parser {
         );
       }
     }
-    acc.emit(this.emitter);
+    emitAccumulated(acc, this.emitter);
   }
 
   end(): void {
