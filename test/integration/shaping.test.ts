@@ -248,3 +248,27 @@ describe('several engines and the explain endpoint', () => {
     }
   });
 });
+
+describe('a logging driver that cannot be read', () => {
+  test('log-driver none: reported once, counted in docker_logs.containers.missed, the others still read', async () => {
+    const sink = await OtlpSink.start();
+    const service = await startService({
+      sink,
+      receiver: { 'include.names': `['${prefix}-drv-*']`, collection_interval: '200ms' },
+      metricsPipeline: true,
+    });
+    try {
+      const none = await docker.createContainer({ name: `${prefix}-drv-none`, Image: 'dlr-busybox:latest', Cmd: ['sh', '-c', 'echo invisible; sleep 5'], HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } } });
+      await none.start();
+      const ok = await runContainer(docker, { name: `${prefix}-drv-ok`, cmd: ['sh', '-c', 'echo visible; sleep 5'] });
+      await sink.waitForLogs(() => of(sink, ok.id).length >= 1, 20_000, 'the readable container');
+      await sink.waitForLogs(() => sink.metrics.some((m) => m.name === 'docker_logs.containers.missed' && m.points.some((p) => p.attributes['reason'] === 'driver_unsupported' && (p.value ?? 0) >= 1)), 20_000, 'missed{driver_unsupported}');
+      assert.equal(of(sink, none.id).length, 0);
+      const missed = sink.metrics.filter((m) => m.name === 'docker_logs.containers.missed').at(-1);
+      assert.equal(missed?.points.find((p) => p.attributes['reason'] === 'driver_unsupported')?.value, 1, 'counted once, not per retry');
+    } finally {
+      await service.shutdown(5000);
+      await sink.stop();
+    }
+  });
+});
