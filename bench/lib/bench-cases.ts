@@ -5,6 +5,7 @@
  * fails otherwise), and returns its figures.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 
 import type Docker from 'dockerode';
@@ -15,9 +16,13 @@ import type { ContainerSet } from './bench-docker.js';
 import { containerNames, foreignRunning, pacedWriterCmd, sleep, startContainers } from './bench-docker.js';
 import { cpuSeconds, enginePids, RssSampler } from './bench-proc.js';
 import type { BenchSink } from './bench-sink.js';
-import type { EventLoopDelay } from './bench-receiver-child.js';
+import type { EventLoopDelay, ReaderSource } from './bench-receiver-child.js';
 
 export type Encoding = 'proto' | 'json';
+
+/** receivers.docker_logs.read_from for a measured run: the Engine API, or the engine's json-file logs read directly. */
+export type Source = 'api' | 'files';
+export const SOURCES: readonly Source[] = ['api', 'files'];
 
 export interface BenchContext {
   docker: Docker;
@@ -35,6 +40,23 @@ export interface BenchContext {
   apiVersion: string;
   tmpDir: string;
   logLevel: string;
+  /** exporters.otlphttp.sending_queue.queue_size, when not the default. */
+  queueSize: number | null;
+  /** Extra node options for the receiver process. */
+  nodeArgs: string[];
+  /**
+   * A name glob for receivers.docker_logs.include.names matching only this run's
+   * containers (all named dlrt-<runPrefix>-…), or null to read every container.
+   */
+  includeNames: string | null;
+  /** The prefix given to uniqueName() for this run's containers (bench-<run id>). */
+  runPrefix: string;
+  /**
+   * Backlog: how long dockerd's CPU is sampled just before each run's go (the
+   * reader loaded and waiting), for its idle rate: dockerd CPU beyond idle is the
+   * window's minus that rate × the window.
+   */
+  idleProbeMs: number;
 }
 
 interface Common {
@@ -45,11 +67,23 @@ interface Common {
   foreignRecords: number;
   /** Running containers on the engine, not ours, when the case began. */
   foreignRunning: number;
+  /** The machine's 1-minute load average when the case began (the machine is shared: a high one marks a disturbed run). */
+  loadAverage1m: number;
 }
+
+/**
+ * Which source the receiver's readers of this case's containers were found
+ * using (service.status(), asked while they stream), by source; 'none' counts
+ * readers with no stream open when asked.
+ */
+export type SourcesSeen = Partial<Record<Source | 'none', number>>;
 
 export interface BacklogResult extends Common {
   case: 'backlog';
   reader: 'receiver' | 'baseline';
+  /** read_from of the receiver; null for the baseline (one Engine API follow request). */
+  source: Source | null;
+  sourcesSeen: SourcesSeen | null;
   encoding: Encoding | null;
   lines: number;
   delivered: number;
@@ -61,29 +95,69 @@ export interface BacklogResult extends Common {
   cpuMicrosPerLine: number;
   peakRssMB: number;
   dockerdCpuSeconds: number;
+  /** dockerd CPU seconds × 1e6 ÷ the backlog's lines. */
+  dockerdMicrosPerLine: number;
+  /** dockerd's CPU % over the probe just before go (its idle rate: other containers, housekeeping). */
+  dockerdIdlePercent: number;
+  /** dockerd CPU seconds in the window minus its idle rate × the window's length. */
+  dockerdBeyondIdleCpuSeconds: number;
+  dockerdMicrosPerLineBeyondIdle: number;
   containerdCpuSeconds: number;
+  /**
+   * CPU seconds of the harness over the window: the sink decoding and counting
+   * what the receiver sends (the baseline sends nothing: ~0). The machine has
+   * few cores, so this competes with the receiver and dockerd for them.
+   */
+  sinkCpuSeconds: number;
   eventLoopDelay: EventLoopDelay | null;
   profile?: string;
 }
 
 export interface LiveResult extends Common {
   case: 'live';
+  source: Source;
+  sourcesSeen: SourcesSeen | null;
   containers: number;
   ratePerContainer: number;
   seconds: number;
   lines: number;
   delivered: number;
   duplicates: number;
-  /** Lines per second as written, from Docker's timestamps of the first and last line. */
+  /** Lines per second as written: the sum over writers of each one's rate (Docker's timestamps of its first and last line). */
   achievedLinesPerSecond: number;
-  /** Window while every writer runs (all started + 2 s .. first started + duration − 1 s). */
+  /**
+   * 'steady': CPU % over the window while every writer runs (all started + 2 s ..
+   * first started + duration − 1 s); when that window is shorter than 5 s (short
+   * runs, slow container starts), 'after-start': from 1 s after the last writer
+   * started to the last line delivered; 'overall' (go .. last line) only when
+   * neither could be taken.
+   */
+  window: 'steady' | 'after-start' | 'overall';
   steadySeconds: number;
+  /** How long starting the writers took. */
+  startSeconds: number;
   cpuPercent: number;
+  /**
+   * CPU % at the nominal load (containers × rate): CPU per line delivered in the
+   * window × nominal lines/s. The writers can fall short of the nominal rate on a
+   * busy machine; this assumes the cost per line stays the same.
+   */
+  cpuPercentAtNominal: number;
   dockerdPercent: number;
+  /**
+   * dockerd CPU per line delivered within the CPU window, µs. It includes what
+   * dockerd spends taking the writers' output and writing their json-files, which
+   * does not depend on the reader: the difference between the sources is the
+   * cost of serving the API streams.
+   */
+  dockerdMicrosPerLine: number;
   containerdPercent: number;
   /** From go to the last line delivered (start-up, container creation, drain included). */
   overallCpuPercent: number;
+  /** Receiver CPU per line delivered within the CPU window. */
   cpuMicrosPerLine: number;
+  /** Receiver CPU from go to the last line, per line (start-up and container creation included). */
+  overallCpuMicrosPerLine: number;
   rssMaxMB: number;
   peakRssMB: number;
   latencyP50Ms: number;
@@ -95,6 +169,10 @@ export interface LiveResult extends Common {
 
 export interface IdleResult extends Common {
   case: 'idle';
+  /** Idle runs with the product default, read_from: auto. */
+  source: 'auto';
+  /** What auto chose for the sleeping containers (asked at the end of the window). */
+  sourcesSeen: SourcesSeen | null;
   containers: number;
   seconds: number;
   cpuPercent: number;
@@ -109,11 +187,16 @@ export interface IdleResult extends Common {
 export type CaseResult = BacklogResult | LiveResult | IdleResult;
 
 const MB = 1024 * 1024;
+const load1m = (): number => Math.round(loadavg()[0] * 100) / 100;
 const round = (x: number, digits = 2): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
 
 interface Snapshot {
   t: number;
   reader: number;
+  /** Records of tracked containers the sink had received. */
+  records: number;
+  /** CPU seconds of this harness process (the sink's decoding and counting, mostly). */
+  harness: number;
   dockerd: Map<number, number>;
   containerd: Map<number, number>;
 }
@@ -121,7 +204,8 @@ interface Snapshot {
 function snapshot(ctx: BenchContext, readerPid: number): Snapshot {
   const pids = enginePids(ctx.socketPath);
   const read = (list: number[]): Map<number, number> => new Map(list.map((p) => [p, cpuSeconds(p) ?? 0]));
-  return { t: Date.now(), reader: cpuSeconds(readerPid) ?? NaN, dockerd: read(pids.dockerd), containerd: read(pids.containerd) };
+  const own = process.cpuUsage();
+  return { t: Date.now(), reader: cpuSeconds(readerPid) ?? NaN, records: ctx.sink.trackedRecords, harness: (own.user + own.system) / 1e6, dockerd: read(pids.dockerd), containerd: read(pids.containerd) };
 }
 
 /** CPU seconds used between a and b by processes of a group (a process new in b counts from 0). */
@@ -131,17 +215,25 @@ function groupDelta(a: Map<number, number>, b: Map<number, number>): number {
   return sum;
 }
 
-function deltas(a: Snapshot, b: Snapshot): { seconds: number; reader: number; dockerd: number; containerd: number } {
-  return { seconds: (b.t - a.t) / 1000, reader: b.reader - a.reader, dockerd: groupDelta(a.dockerd, b.dockerd), containerd: groupDelta(a.containerd, b.containerd) };
+function deltas(a: Snapshot, b: Snapshot): { seconds: number; reader: number; records: number; harness: number; dockerd: number; containerd: number } {
+  return {
+    seconds: (b.t - a.t) / 1000,
+    reader: b.reader - a.reader,
+    records: b.records - a.records,
+    harness: b.harness - a.harness,
+    dockerd: groupDelta(a.dockerd, b.dockerd),
+    containerd: groupDelta(a.containerd, b.containerd),
+  };
 }
 
-export function receiverConfigYaml(ctx: BenchContext, o: { startAt: 'beginning' | 'end'; encoding: Encoding }): string {
-  return `# Written by bench/bench.ts: product defaults except start_at, the sink, encoding and compression.
+/** readFrom null: the key is left out (the product default, auto). */
+export function receiverConfigYaml(ctx: BenchContext, o: { startAt: 'beginning' | 'end'; encoding: Encoding; readFrom: Source | null }): string {
+  return `# Written by bench/bench.ts: product defaults except start_at, read_from (${o.readFrom ?? 'not set: auto'}), the container filter (this run's containers), the sink, encoding and compression.
 receivers:
   docker_logs:
     endpoint: ${ctx.endpoint}
     start_at: ${o.startAt}
-processors:
+${o.readFrom === null ? '' : `    read_from: ${o.readFrom}\n`}${ctx.includeNames === null ? '' : `    include:\n      names: ["${ctx.includeNames}"]\n`}processors:
   batch:
     timeout: 200ms
     send_batch_size: 8192
@@ -150,7 +242,7 @@ exporters:
     endpoint: ${ctx.sink.url}
     encoding: ${o.encoding}
     compression: none
-service:
+${ctx.queueSize === null ? '' : `    sending_queue:\n      queue_size: ${ctx.queueSize}\n`}service:
   pipelines:
     logs:
       receivers: [docker_logs]
@@ -169,7 +261,7 @@ function writeConfig(ctx: BenchContext, name: string, yaml: string): string {
 }
 
 async function startReceiver(ctx: BenchContext, name: string, yaml: string, eld: boolean, cpuProfDir?: string): Promise<ReceiverChild> {
-  const child = startReceiverChild(ctx.receiverScript, { root: ctx.root, tsx: ctx.tsx, configPath: writeConfig(ctx, name, yaml), eventLoopDelay: eld, cpuProfDir });
+  const child = startReceiverChild(ctx.receiverScript, { root: ctx.root, tsx: ctx.tsx, nodeArgs: ctx.nodeArgs, configPath: writeConfig(ctx, name, yaml), eventLoopDelay: eld, cpuProfDir });
   try {
     await child.waitFor('ready', 60_000);
   } catch (err) {
@@ -206,6 +298,64 @@ function exactness(ctx: BenchContext): { delivered: number; duplicates: number; 
   return { delivered, duplicates, problems };
 }
 
+/**
+ * Which source the receiver's readers of `names` use, asked over IPC. A reader
+ * between two streams has none: asked again (200 ms apart) while any has none.
+ * null when the child does not answer (a build without the status request).
+ */
+async function sourcesOf(child: ReceiverChild, names: ReadonlySet<string>, attempts = 5): Promise<SourcesSeen | null> {
+  let seen: SourcesSeen = {};
+  for (let i = 0; i < attempts; i++) {
+    let reply: { containers: ReaderSource[] };
+    try {
+      reply = await child.ask({ type: 'status' }, 'status', 5000);
+    } catch {
+      return null;
+    }
+    seen = {};
+    for (const c of reply.containers) {
+      if (!names.has(c.name)) continue;
+      const k = c.source ?? 'none';
+      seen[k] = (seen[k] ?? 0) + 1;
+    }
+    if ((seen.none ?? 0) === 0) break;
+    await sleep(200);
+  }
+  return seen;
+}
+
+/** Why the readers did not use `want` (some read from the other source, or none of ours was listed), or null. */
+function sourceProblem(seen: SourcesSeen | null, want: Source, expected: number): string | null {
+  if (seen === null) return null; // could not be asked: reported as unknown
+  const listed = (seen.api ?? 0) + (seen.files ?? 0) + (seen.none ?? 0);
+  if (listed === 0) return `the receiver listed none of this case's ${expected} container(s) when asked which source it reads`;
+  const other: Source = want === 'api' ? 'files' : 'api';
+  if ((seen[other] ?? 0) > 0) return `read_from: ${want} was configured, but ${seen[other]} of ${listed} reader(s) read from ${other}`;
+  return null;
+}
+
+/** "files 50", "api 49, none 1"; "?" when unknown. */
+export function formatSources(seen: SourcesSeen | null): string {
+  if (seen === null) return '?';
+  const parts = (['api', 'files', 'none'] as const).filter((k) => (seen[k] ?? 0) > 0).map((k) => `${k} ${seen[k]}`);
+  return parts.length === 0 ? '–' : parts.join(', ');
+}
+
+type Deltas = ReturnType<typeof deltas>;
+
+/** dockerd's figures for a backlog window `d` of `lines` lines, its idle rate taken from the probe just before. */
+function dockerdFigures(probe: Deltas, d: Deltas, lines: number): Pick<BacklogResult, 'dockerdCpuSeconds' | 'dockerdMicrosPerLine' | 'dockerdIdlePercent' | 'dockerdBeyondIdleCpuSeconds' | 'dockerdMicrosPerLineBeyondIdle'> {
+  const idleRate = probe.seconds > 0 ? probe.dockerd / probe.seconds : 0;
+  const beyond = d.dockerd - idleRate * d.seconds;
+  return {
+    dockerdCpuSeconds: round(d.dockerd, 2),
+    dockerdMicrosPerLine: round((d.dockerd * 1e6) / lines, 3),
+    dockerdIdlePercent: round(idleRate * 100, 2),
+    dockerdBeyondIdleCpuSeconds: round(beyond, 3),
+    dockerdMicrosPerLineBeyondIdle: round((beyond * 1e6) / lines, 3),
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Backlog drain
 // ---------------------------------------------------------------------------
@@ -216,37 +366,50 @@ export interface BacklogTarget {
   lines: number;
 }
 
+function emptyBacklog(reader: 'receiver' | 'baseline', source: Source | null, encoding: Encoding | null, run: number, lines: number, foreign: number): BacklogResult {
+  return {
+    case: 'backlog', reader, source, sourcesSeen: null, encoding, run, ok: false, lines, delivered: 0, duplicates: 0, wallSeconds: NaN, linesPerSecond: NaN,
+    cpuSeconds: NaN, cpuMicrosPerLine: NaN, peakRssMB: NaN, dockerdCpuSeconds: NaN, dockerdMicrosPerLine: NaN, dockerdIdlePercent: NaN, dockerdBeyondIdleCpuSeconds: NaN,
+    dockerdMicrosPerLineBeyondIdle: NaN, containerdCpuSeconds: NaN, sinkCpuSeconds: NaN, eventLoopDelay: null, foreignRecords: 0, foreignRunning: foreign, loadAverage1m: load1m(),
+  };
+}
+
 /**
- * The receiver reads the backlog container from the beginning. The clock
- * starts when it is told to start (modules and config already loaded) and stops
- * when the sink holds every one of the container's lines. The sink counts by
- * container name, so records of other containers on the shared engine are not
- * counted (they are reported as foreign records: they cost the receiver CPU).
+ * The receiver (read_from: `source`) reads the backlog container from the
+ * beginning. Once it is loaded (modules and config, nothing started), dockerd's
+ * idle rate is sampled for ctx.idleProbeMs; then the clock starts when it is told
+ * to start and stops when the sink holds every one of the container's lines.
+ * The sink counts by container name, so records of other containers on the
+ * shared engine are not counted (they are reported as foreign records: they
+ * cost the receiver CPU). The reader must be found reading from `source`.
  */
-export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, encoding: Encoding, run: number, cpuProfDir?: string): Promise<BacklogResult> {
+export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, source: Source, encoding: Encoding, run: number, cpuProfDir?: string): Promise<BacklogResult> {
   const { sink } = ctx;
   sink.reset();
   sink.track(target.name, target.lines);
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
-  const result: BacklogResult = {
-    case: 'backlog', reader: 'receiver', encoding, run, ok: false, lines: target.lines, delivered: 0, duplicates: 0, wallSeconds: NaN, linesPerSecond: NaN,
-    cpuSeconds: NaN, cpuMicrosPerLine: NaN, peakRssMB: NaN, dockerdCpuSeconds: NaN, containerdCpuSeconds: NaN, eventLoopDelay: null,
-    foreignRecords: 0, foreignRunning: foreign,
-  };
-  const child = await startReceiver(ctx, `backlog-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding }), true, cpuProfDir);
+  const result = emptyBacklog('receiver', source, encoding, run, target.lines, foreign);
+  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), true, cpuProfDir);
   try {
+    const probe = snapshot(ctx, child.pid);
+    await sleep(ctx.idleProbeMs);
     const before = snapshot(ctx, child.pid);
     child.send({ type: 'go' });
     await sink.waitFor(() => sink.complete(), 60_000 + target.lines * 2, `all ${target.lines} lines of ${target.name}`);
     const after = snapshot(ctx, child.pid);
     const foreignAtEnd = sink.foreignRecords;
     const mem = child.memory();
+    // The container still runs (it sleeps): its reader still has its stream open.
+    const seen = await sourcesOf(child, new Set([target.name]));
     await sleep(1000); // anything more (a duplicate) would show now
     const { eld } = await stopReceiver(child);
     const d = deltas(before, after);
     const exact = exactness(ctx);
+    const wrongSource = sourceProblem(seen, source, 1);
+    if (wrongSource !== null) exact.problems.push(wrongSource);
     Object.assign(result, {
+      sourcesSeen: seen,
       delivered: exact.delivered,
       duplicates: exact.duplicates,
       wallSeconds: round(d.seconds, 3),
@@ -254,13 +417,14 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
       cpuSeconds: round(d.reader, 2),
       cpuMicrosPerLine: round((d.reader * 1e6) / (target.lines + foreignAtEnd), 2),
       peakRssMB: round(mem.hwm / MB, 1),
-      dockerdCpuSeconds: round(d.dockerd, 2),
+      ...dockerdFigures(deltas(probe, before), d, target.lines),
       containerdCpuSeconds: round(d.containerd, 2),
+      sinkCpuSeconds: round(d.harness, 2),
       eventLoopDelay: eld,
       foreignRecords: sink.foreignRecords,
       ok: exact.problems.length === 0,
     });
-    if (exact.problems.length > 0) result.failure = `exact count failed: ${exact.problems.join('; ')}`;
+    if (exact.problems.length > 0) result.failure = `${wrongSource !== null && exact.problems.length === 1 ? 'wrong source' : 'exact count failed'}: ${exact.problems.join('; ')}`;
   } catch (err) {
     result.failure = err instanceof Error ? err.message : String(err);
     await child.kill();
@@ -268,19 +432,21 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
   return result;
 }
 
-/** The baseline follows the same container and counts lines; the clock stops when it has counted them all. */
+/**
+ * The baseline follows the same container through the Engine API and counts
+ * lines; the clock stops when it has counted them all. dockerd's idle rate is
+ * sampled just before, as for the receiver.
+ */
 export async function backlogBaseline(ctx: BenchContext, target: BacklogTarget, run: number): Promise<BacklogResult> {
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
-  const result: BacklogResult = {
-    case: 'backlog', reader: 'baseline', encoding: null, run, ok: false, lines: target.lines, delivered: 0, duplicates: 0, wallSeconds: NaN, linesPerSecond: NaN,
-    cpuSeconds: NaN, cpuMicrosPerLine: NaN, peakRssMB: NaN, dockerdCpuSeconds: NaN, containerdCpuSeconds: NaN, eventLoopDelay: null,
-    foreignRecords: 0, foreignRunning: foreign,
-  };
+  const result = emptyBacklog('baseline', null, null, run, target.lines, foreign);
   if (ctx.socketPath === null) throw new Error('the baseline reader needs a unix socket engine');
   const child = startBaselineChild(ctx.baselineScript, ctx.socketPath, ctx.apiVersion);
   try {
     await child.waitFor('ready', 30_000);
+    const probe = snapshot(ctx, child.pid);
+    await sleep(ctx.idleProbeMs);
     const before = snapshot(ctx, child.pid);
     child.send({ type: 'go', ids: [target.id], until: target.lines });
     await child.waitFor('reached', 60_000 + target.lines * 2);
@@ -298,8 +464,9 @@ export async function backlogBaseline(ctx: BenchContext, target: BacklogTarget, 
       cpuSeconds: round(d.reader, 2),
       cpuMicrosPerLine: round((d.reader * 1e6) / target.lines, 2),
       peakRssMB: round(mem.hwm / MB, 1),
-      dockerdCpuSeconds: round(d.dockerd, 2),
+      ...dockerdFigures(deltas(probe, before), d, target.lines),
       containerdCpuSeconds: round(d.containerd, 2),
+      sinkCpuSeconds: round(d.harness, 2),
       ok: stopped.count === target.lines,
     });
     if (stopped.count !== target.lines) result.failure = `exact count failed: the baseline counted ${stopped.count} lines of ${target.lines}`;
@@ -321,26 +488,28 @@ export interface LiveOptions {
 }
 
 /**
- * The receiver runs first (start_at: end, so nothing already on the engine is
- * re-read); then the writers start and it reads each of them from its first
- * line. CPU % is taken over the window where every writer is running; latency
- * is arrival at the sink minus Docker's timestamp, for every line.
+ * The receiver (read_from: `source`) runs first (start_at: end, so nothing
+ * already on the engine is re-read); then the writers start and it reads each
+ * of them from its first line. CPU % is taken over the window where every
+ * writer is running; latency is arrival at the sink minus Docker's timestamp,
+ * for every line. When the window opens, every reader of the writers must be
+ * found reading from `source`.
  */
-export async function live(ctx: BenchContext, o: LiveOptions, run: number): Promise<LiveResult> {
+export async function live(ctx: BenchContext, o: LiveOptions, source: Source, run: number): Promise<LiveResult> {
   const { sink } = ctx;
   sink.reset();
   const perContainer = Math.round(o.ratePerContainer * o.seconds);
-  const names = containerNames(o.containers, 'bench-live');
+  const names = containerNames(o.containers, `${ctx.runPrefix}-live`);
   for (const n of names) sink.track(n, perContainer);
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
   const result: LiveResult = {
-    case: 'live', run, ok: false, containers: o.containers, ratePerContainer: o.ratePerContainer, seconds: o.seconds, lines: perContainer * o.containers,
-    delivered: 0, duplicates: 0, achievedLinesPerSecond: NaN, steadySeconds: NaN, cpuPercent: NaN, dockerdPercent: NaN, containerdPercent: NaN,
-    overallCpuPercent: NaN, cpuMicrosPerLine: NaN, rssMaxMB: NaN, peakRssMB: NaN, latencyP50Ms: NaN, latencyP90Ms: NaN, latencyP99Ms: NaN, latencyMaxMs: NaN,
-    eventLoopDelay: null, foreignRecords: 0, foreignRunning: foreign,
+    case: 'live', source, sourcesSeen: null, run, ok: false, containers: o.containers, ratePerContainer: o.ratePerContainer, seconds: o.seconds, lines: perContainer * o.containers,
+    delivered: 0, duplicates: 0, achievedLinesPerSecond: NaN, window: 'overall', steadySeconds: NaN, startSeconds: NaN, cpuPercent: NaN, cpuPercentAtNominal: NaN, dockerdPercent: NaN, dockerdMicrosPerLine: NaN, containerdPercent: NaN,
+    overallCpuPercent: NaN, cpuMicrosPerLine: NaN, overallCpuMicrosPerLine: NaN, rssMaxMB: NaN, peakRssMB: NaN, latencyP50Ms: NaN, latencyP90Ms: NaN, latencyP99Ms: NaN, latencyMaxMs: NaN,
+    eventLoopDelay: null, foreignRecords: 0, foreignRunning: foreign, loadAverage1m: load1m(),
   };
-  const child = await startReceiver(ctx, 'live', receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto' }), true);
+  const child = await startReceiver(ctx, `live-${source}`, receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: source }), true);
   const rss = new RssSampler(child.pid);
   const timers: NodeJS.Timeout[] = [];
   let started: string[] = [];
@@ -351,35 +520,71 @@ export async function live(ctx: BenchContext, o: LiveOptions, run: number): Prom
     await sleep(2000); // the first listing: what already runs is followed from its end
     rss.start();
     const cmd = pacedWriterCmd(perContainer, o.ratePerContainer);
-    const window: { start?: Snapshot; end?: Snapshot } = {};
+    const window: { start?: Snapshot; end?: Snapshot; afterStart?: Snapshot } = {};
+    // Asked once the window opens (every writer running, so every reader streaming).
+    let seen: Promise<SourcesSeen | null> | null = null;
+    const nameSet = new Set(names);
+    const windowOpens = (): void => {
+      seen ??= sourcesOf(child, nameSet);
+    };
+    const startedAt = Date.now();
     const writers = await startContainers(ctx.docker, ctx.containers, names, cmd);
+    result.startSeconds = round((writers.allStartedMs - startedAt) / 1000, 1);
     started = writers.ids;
     const steadyFrom = writers.allStartedMs + 2000;
     const steadyTo = writers.firstStartedMs + o.seconds * 1000 - 1000;
     if (steadyTo - steadyFrom >= 5000) {
-      timers.push(setTimeout(() => (window.start = snapshot(ctx, child.pid)), steadyFrom - Date.now()));
+      timers.push(
+        setTimeout(() => {
+          window.start = snapshot(ctx, child.pid);
+          windowOpens();
+        }, steadyFrom - Date.now()),
+      );
       timers.push(setTimeout(() => (window.end = snapshot(ctx, child.pid)), steadyTo - Date.now()));
+    } else {
+      // Too short for a steady window (short runs, slow container starts): from 1 s after the last start to the end.
+      timers.push(
+        setTimeout(() => {
+          window.afterStart = snapshot(ctx, child.pid);
+          windowOpens();
+        }, writers.allStartedMs + 1000 - Date.now()),
+      );
     }
     await sink.waitFor(() => sink.complete(), o.seconds * 3000 + 120_000, `all ${result.lines} lines of ${o.containers} writers`);
     const done = snapshot(ctx, child.pid);
     rss.stop();
     const mem = child.memory();
+    const sourcesSeen = seen === null ? null : await (seen as Promise<SourcesSeen | null>);
     await sleep(1000);
     const { eld } = await stopReceiver(child);
-    const steady = window.start !== undefined && window.end !== undefined ? deltas(window.start, window.end) : deltas(go, done);
+    let steady = deltas(go, done);
+    result.window = 'overall';
+    if (window.start !== undefined && window.end !== undefined) {
+      steady = deltas(window.start, window.end);
+      result.window = 'steady';
+    } else if (window.afterStart !== undefined) {
+      steady = deltas(window.afterStart, done);
+      result.window = 'after-start';
+    }
     const overall = deltas(go, done);
     const exact = exactness(ctx);
+    const wrongSource = sourceProblem(sourcesSeen, source, o.containers);
+    if (wrongSource !== null) exact.problems.unshift(wrongSource);
     const lat = sink.latency();
     Object.assign(result, {
+      sourcesSeen,
       delivered: exact.delivered,
       duplicates: exact.duplicates,
-      achievedLinesPerSecond: Math.round(result.lines / ((sink.maxTimestampMs - sink.minTimestampMs) / 1000)),
+      achievedLinesPerSecond: Math.round(sink.writtenLinesPerSecond()),
       steadySeconds: round(steady.seconds, 1),
       cpuPercent: round((steady.reader / steady.seconds) * 100, 2),
+      cpuPercentAtNominal: round(((steady.reader / steady.records) * o.containers * o.ratePerContainer) * 100, 2),
       dockerdPercent: round((steady.dockerd / steady.seconds) * 100, 2),
+      dockerdMicrosPerLine: round((steady.dockerd * 1e6) / steady.records, 2),
       containerdPercent: round((steady.containerd / steady.seconds) * 100, 2),
       overallCpuPercent: round((overall.reader / overall.seconds) * 100, 2),
-      cpuMicrosPerLine: round((overall.reader * 1e6) / (result.lines + sink.foreignRecords), 2),
+      cpuMicrosPerLine: round((steady.reader * 1e6) / steady.records, 2),
+      overallCpuMicrosPerLine: round((overall.reader * 1e6) / (result.lines + sink.foreignRecords), 2),
       rssMaxMB: round(rss.maxRss / MB, 1),
       peakRssMB: round(mem.hwm / MB, 1),
       latencyP50Ms: lat.p50Ms,
@@ -390,7 +595,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, run: number): Prom
       foreignRecords: sink.foreignRecords,
       ok: exact.problems.length === 0,
     });
-    if (exact.problems.length > 0) result.failure = `exact count failed: ${exact.problems.slice(0, 5).join('; ')}${exact.problems.length > 5 ? ` (+${exact.problems.length - 5} more)` : ''}`;
+    if (exact.problems.length > 0) result.failure = `${wrongSource !== null ? 'wrong source / ' : ''}exact count failed: ${exact.problems.slice(0, 5).join('; ')}${exact.problems.length > 5 ? ` (+${exact.problems.length - 5} more)` : ''}`;
   } catch (err) {
     result.failure = err instanceof Error ? err.message : String(err);
     await child.kill();
@@ -412,22 +617,26 @@ export interface IdleOptions {
   warmupSeconds: number;
 }
 
-/** Quiet containers first, then the receiver; after a warm-up (every stream open), CPU and RSS over the window. */
+/**
+ * Quiet containers first, then the receiver with the product default
+ * (read_from: auto); after a warm-up (every stream open), CPU and RSS over the
+ * window; at its end, which source auto chose for each container.
+ */
 export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Promise<IdleResult> {
   const { sink } = ctx;
   sink.reset();
-  const names = containerNames(o.containers, 'bench-idle');
+  const names = containerNames(o.containers, `${ctx.runPrefix}-idle`);
   for (const n of names) sink.track(n, 0);
   const result: IdleResult = {
-    case: 'idle', run, ok: false, containers: o.containers, seconds: o.seconds, cpuPercent: NaN, dockerdPercent: NaN, containerdPercent: NaN,
-    rssMB: NaN, rssMaxMB: NaN, peakRssMB: NaN, delivered: 0, foreignRecords: 0, foreignRunning: 0,
+    case: 'idle', source: 'auto', sourcesSeen: null, run, ok: false, containers: o.containers, seconds: o.seconds, cpuPercent: NaN, dockerdPercent: NaN, containerdPercent: NaN,
+    rssMB: NaN, rssMaxMB: NaN, peakRssMB: NaN, delivered: 0, foreignRecords: 0, foreignRunning: 0, loadAverage1m: load1m(),
   };
   let started: string[] = [];
   let child: ReceiverChild | null = null;
   try {
     started = (await startContainers(ctx.docker, ctx.containers, names, ['sleep', '86400'])).ids;
     result.foreignRunning = (await foreignRunning(ctx.docker, new Set(ctx.containers.ids))).length;
-    child = await startReceiver(ctx, 'idle', receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto' }), false);
+    child = await startReceiver(ctx, 'idle', receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: null }), false);
     child.send({ type: 'go' });
     await child.waitFor('started', 30_000);
     await sleep(o.warmupSeconds * 1000);
@@ -438,6 +647,7 @@ export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Prom
     const after = snapshot(ctx, child.pid);
     rss.stop();
     const mem = child.memory();
+    result.sourcesSeen = await sourcesOf(child, new Set(names));
     await stopReceiver(child);
     const d = deltas(before, after);
     const exact = exactness(ctx);

@@ -111,6 +111,17 @@ export class Child<In extends { type: string }, Out extends { type: string }> {
     });
   }
 
+  /**
+   * Sends a request and waits for its reply of type `type`. Replies of that type
+   * received earlier are dropped first, so the same request can be made again.
+   */
+  ask<T extends Out['type']>(message: In, type: T, timeoutMs: number): Promise<Extract<Out, { type: T }>> {
+    for (let i = this.messages.length - 1; i >= 0; i--) if (this.messages[i].type === type) this.messages.splice(i, 1);
+    const reply = this.waitFor(type, timeoutMs);
+    this.send(message);
+    return reply;
+  }
+
   cpu(): number {
     return cpuSeconds(this.pid) ?? NaN;
   }
@@ -138,13 +149,15 @@ export interface ReceiverChildOptions {
   cpuProfDir?: string;
   /** The root is src/: run under tsx (adds the loader's cost to the child). */
   tsx: boolean;
+  /** Extra node options for the receiver (e.g. --max-semi-space-size=32). */
+  nodeArgs: string[];
 }
 
 export type ReceiverChild = Child<import('./bench-receiver-child.js').ReceiverParentMessage, import('./bench-receiver-child.js').ReceiverChildMessage>;
 export type BaselineChild = Child<import('./bench-baseline-child.js').BaselineParentMessage, import('./bench-baseline-child.js').BaselineChildMessage>;
 
 export function startReceiverChild(script: string, options: ReceiverChildOptions): ReceiverChild {
-  const execArgv: string[] = [];
+  const execArgv: string[] = [...options.nodeArgs];
   if (options.tsx) execArgv.push('--import', 'tsx');
   if (options.cpuProfDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
   const args = ['--root', options.root, '--config', options.configPath];

@@ -6,6 +6,8 @@
  *   child → {type:'ready'}             modules and config loaded, nothing started
  *   parent → {type:'go'}               reset the delay monitor, start the service
  *   child → {type:'started'}
+ *   parent → {type:'status'}           (any time after go) which source each reader uses
+ *   child → {type:'status', containers}  name, state and source (api | files | null) of every reader
  *   parent → {type:'stop'}             shut the service down (flush), report, exit
  *   child → {type:'stopped', eld}      event-loop delay over go..stop, in ms
  *
@@ -31,8 +33,20 @@ export interface EventLoopDelay {
   samples: number;
 }
 
-export type ReceiverChildMessage = { type: 'ready' } | { type: 'started' } | { type: 'stopped'; eld: EventLoopDelay | null; shutdownMs: number } | { type: 'error'; message: string };
-export type ReceiverParentMessage = { type: 'go' } | { type: 'stop' };
+/** One reader as service.status() shows it; source is null while no stream is open (and with a build that predates read_from). */
+export interface ReaderSource {
+  name: string;
+  state: string;
+  source: 'api' | 'files' | null;
+}
+
+export type ReceiverChildMessage =
+  | { type: 'ready' }
+  | { type: 'started' }
+  | { type: 'status'; containers: ReaderSource[] }
+  | { type: 'stopped'; eld: EventLoopDelay | null; shutdownMs: number }
+  | { type: 'error'; message: string };
+export type ReceiverParentMessage = { type: 'go' } | { type: 'status' } | { type: 'stop' };
 
 function send(message: ReceiverChildMessage): void {
   if (process.connected) process.send?.(message);
@@ -78,6 +92,12 @@ async function main(): Promise<void> {
         () => send({ type: 'started' }),
         (err: unknown) => send({ type: 'error', message: `cannot start: ${err instanceof Error ? err.message : String(err)}` }),
       );
+    } else if (message.type === 'status') {
+      const containers: ReaderSource[] = [];
+      for (const r of service.status()) {
+        for (const c of r.containers) containers.push({ name: c.name, state: c.state, source: (c as { source?: 'api' | 'files' | null }).source ?? null });
+      }
+      send({ type: 'status', containers });
     } else if (message.type === 'stop') {
       void stop();
     }

@@ -38,6 +38,8 @@ export interface TrackedCount {
 interface Tracked extends TrackedCount {
   seen: Uint8Array;
   distinct: number;
+  minTimestampMs: number;
+  maxTimestampMs: number;
 }
 
 interface Waiter {
@@ -107,7 +109,7 @@ export class BenchSink {
 
   /** Starts counting the records of the container named `id`, expecting sequence numbers 1..expected. */
   track(id: string, expected: number): void {
-    this.tracked.set(id, { id, expected, count: 0, duplicates: 0, outOfRange: 0, distinct: 0, seen: new Uint8Array(expected + 1) });
+    this.tracked.set(id, { id, expected, count: 0, duplicates: 0, outOfRange: 0, distinct: 0, seen: new Uint8Array(expected + 1), minTimestampMs: Infinity, maxTimestampMs: -Infinity });
   }
 
   /** Forgets every tracked container, the foreign counts and the latency histogram (between cases). */
@@ -134,6 +136,16 @@ export class BenchSink {
     let n = 0;
     for (const t of this.tracked.values()) n += t.distinct;
     return n;
+  }
+
+  /** The rate at which the tracked containers wrote, from Docker's timestamps: the sum of each one's (lines − 1) ÷ (last − first). */
+  writtenLinesPerSecond(): number {
+    let rate = 0;
+    for (const t of this.tracked.values()) {
+      const span = (t.maxTimestampMs - t.minTimestampMs) / 1000;
+      if (t.count > 1 && span > 0) rate += (t.count - 1) / span;
+    }
+    return rate;
   }
 
   /** Every tracked container has all of 1..expected (duplicates are judged separately). */
@@ -273,6 +285,8 @@ export class BenchSink {
     }
     if (timestampMs < this.minTimestampMs) this.minTimestampMs = timestampMs;
     if (timestampMs > this.maxTimestampMs) this.maxTimestampMs = timestampMs;
+    if (timestampMs < t.minTimestampMs) t.minTimestampMs = timestampMs;
+    if (timestampMs > t.maxTimestampMs) t.maxTimestampMs = timestampMs;
     this.lastArrivalMs = arrivalMs;
     let latency = Math.round(arrivalMs - timestampMs);
     if (latency < 0) {
