@@ -31,7 +31,7 @@ export interface ServiceSettings {
 /** Defaults for pipelines that list no batch processor. */
 const DEFAULT_BATCH = { timeout: 200, send_batch_size: 8192, send_batch_max_size: 0 };
 /** Bounds for pipelines whose exporters have no sending_queue (debug only). */
-const DEFAULT_QUEUE = { queue_size: 10_000, queue_bytes: 64 * 1024 * 1024 };
+const DEFAULT_QUEUE = { queue_size: 32_768, queue_bytes: 64 * 1024 * 1024 };
 const NO_RETRY = { enabled: false, initial_interval: 1000, max_interval: 1000, max_elapsed_time: 0, multiplier: 1, randomization_factor: 0 };
 
 export class Service {

@@ -64,6 +64,11 @@ function fieldSize(bodyLength: number): number {
   return 1 + varintSize(bodyLength) + bodyLength;
 }
 
+/** Buffer.prototype.utf8Write: what buf.write(…, 'utf8') calls after normalising its arguments (not declared by @types/node). */
+interface DirectEncoder {
+  utf8Write(text: string, offset: number, length: number): number;
+}
+
 /**
  * A growable byte writer. The encoder sizes each message before writing it, so
  * lengths are written once, in front, with no copying back.
@@ -108,7 +113,7 @@ class Writer {
   }
 
   utf8(text: string, length: number): void {
-    this.pos += this.buf.write(text, this.pos, length, 'utf8');
+    this.pos += (this.buf as unknown as DirectEncoder).utf8Write(text, this.pos, length);
   }
 
   fixed32(n: number): void {
