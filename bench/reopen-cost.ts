@@ -118,7 +118,7 @@ async function reopen(engine: DockerEngine, target: Target, window: number | 'al
   const anchor = anchorStream === null ? null : target.position[anchorStream];
   if (anchor === null || anchorStream === null) throw new Error('no anchor');
   const abort = new AbortController();
-  const response = await engine.openLogStream(target.id, { since: plan.since, tail: plan.tail, signal: abort.signal });
+  const response = await engine.openLogStream(target.id, { follow: true, since: plan.since, tail: plan.tail, signal: abort.signal });
   return new Promise<number>((resolve, reject) => {
     let replayed = 0;
     let atAnchor = 0;

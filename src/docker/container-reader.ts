@@ -49,6 +49,8 @@ const FIRST_WINDOW_MAX = 1000;
 
 /** A file stream of a stopped container ends when nothing new came for this long after its last read. */
 const FILE_DRAINED_AFTER_MS = 1500;
+/** How long an API follow stream may outlive its container's exit before it is replaced. */
+const API_EXIT_GRACE_MS = 2000;
 
 /** Read size for log files: large enough for fast catch-up, small enough to hold one per container. */
 const FILE_READ_CHUNK = 128 * 1024;
@@ -310,7 +312,9 @@ export class ContainerReader {
     if (!permitted) return;
     let response: IncomingMessage;
     try {
-      response = await this.ctx.engine.openLogStream(this.container.id, { since: plan.since, tail: plan.tail, signal: this.lifetime.signal });
+      // A stopped container's log is complete: read it without following (dockerd can leave a
+      // follow opened during the container's exit waiting for ever).
+      response = await this.ctx.engine.openLogStream(this.container.id, { follow: !this.exitSeen, since: plan.since, tail: plan.tail, signal: this.lifetime.signal });
     } catch (err) {
       if (generation === this.generation && this.state === 'opening') this.openFailed(err);
       return;
@@ -504,16 +508,46 @@ export class ContainerReader {
    */
   containerExited(): void {
     this.containerRuns = false;
+    // Any stream opened from now on reads a complete log: it need not follow.
+    this.exitSeen = true;
     const stream = this.active;
-    if (stream === null || stream.source !== 'files' || stream.tailer === null) return;
+    if (stream === null) return;
+    if (stream.source === 'api') {
+      this.armApiExitGrace(stream);
+      return;
+    }
+    if (stream.tailer === null) return;
     stream.tailer.containerStopped();
     this.armStopping(stream);
+  }
+
+  /**
+   * dockerd ends a follow stream when the container stops, except one opened while
+   * the container was exiting: that one can wait for ever. If the stream has not
+   * ended shortly after the exit, read the rest once more without following.
+   */
+  private armApiExitGrace(stream: ActiveStream): void {
+    if (stream.stopping !== null) clearTimeout(stream.stopping);
+    stream.stopping = setTimeout(() => {
+      stream.stopping = null;
+      if (stream !== this.active || this.containerRuns) return;
+      // Paused for backpressure, or still reading a backlog: not hung.
+      if (stream.paused || Date.now() - stream.nowMs < API_EXIT_GRACE_MS) {
+        this.armApiExitGrace(stream);
+        return;
+      }
+      this.log.debug('the log stream did not end after the container stopped: reading the rest without following');
+      this.closeStream(stream, 'container_stopped', false);
+      void this.open('reconnect');
+    }, API_EXIT_GRACE_MS);
+    stream.stopping.unref();
   }
 
   /** The container runs again (a start event). */
   containerStarted(): void {
     this.containerRuns = true;
     this.neverStarted = false;
+    this.exitSeen = false;
     const stream = this.active;
     if (stream?.stopping != null) {
       clearTimeout(stream.stopping);
@@ -703,7 +737,7 @@ export class ContainerReader {
       }
     }
     if (stream !== this.active) return;
-    if (running === false) this.exitSeen = true;
+    if (running !== null) this.exitSeen = !running;
     if (stream.widen || stream.tracker.verifying) {
       // The window never reached the anchor: the log has more than we asked for since then.
       this.widenAndReopen(stream);

@@ -71,6 +71,8 @@ export interface ContainerDetails {
 }
 
 export interface LogStreamRequest {
+  /** False for a container known to have stopped: read what is there and end (a follow can hang there). */
+  follow: boolean;
   /** "seconds.nanoseconds"; inclusive. */
   since?: string;
   /** Number of lines from the end, or 'all'. */
@@ -262,7 +264,7 @@ export class DockerEngine {
    * the returned stream and must destroy it.
    */
   async openLogStream(id: string, request: LogStreamRequest): Promise<IncomingMessage> {
-    const query: Query = { follow: true, stdout: true, stderr: true, timestamps: true, tail: request.tail, since: request.since };
+    const query: Query = { follow: request.follow, stdout: true, stderr: true, timestamps: true, tail: request.tail, since: request.since };
     try {
       return await this.open(`/containers/${encodeURIComponent(id)}/logs`, query, request.signal);
     } catch (err) {
