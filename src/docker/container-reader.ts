@@ -12,7 +12,7 @@
  */
 import { access, constants } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { HrTime } from '@opentelemetry/api';
@@ -108,7 +108,7 @@ export type LogSource = 'api' | 'files';
 interface ActiveStream {
   readonly generation: number;
   readonly source: LogSource;
-  readonly response: IncomingMessage | null;
+  readonly response: Readable | null;
   readonly framer: LogFramer | null;
   tailer: JsonFileTailer | null;
   /** Files: where the last line taken ends, committed with the timestamps. */
@@ -310,7 +310,7 @@ export class ContainerReader {
     const plan = planOpen(this.delivered, window, fresh ? { startAtEnd: this.startAtEnd } : null);
     const permitted = await this.ctx.opens.acquire(this.lifetime.signal);
     if (!permitted) return;
-    let response: IncomingMessage;
+    let response: Readable;
     try {
       // A stopped container's log is complete: read it without following (dockerd can leave a
       // follow opened during the container's exit waiting for ever).
@@ -336,7 +336,7 @@ export class ContainerReader {
     return Math.min(FIRST_WINDOW_MAX, FIRST_WINDOW_MIN + Math.ceil(2 * this.recentRate));
   }
 
-  private attach(response: IncomingMessage, plan: OpenPlan, reason: StreamOpenReason, generation: number, fresh: boolean): void {
+  private attach(response: Readable, plan: OpenPlan, reason: StreamOpenReason, generation: number, fresh: boolean): void {
     const { settings, metrics } = this.ctx;
     const jitter = 1 - Math.random() * settings.streamTimeoutJitter;
     const stream: ActiveStream = this.newStream(generation, 'api', new PositionTracker(this.delivered, plan, fresh), {

@@ -13,7 +13,10 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import { ReceiverError, errorMessage } from '../errors.js';
+import { RawHttpStatusError, openRawStream } from './raw-stream.js';
+import type { RawStreamTarget } from './raw-stream.js';
 
 export interface EngineTls {
   ca_file: string | null;
@@ -146,16 +149,7 @@ export function engineError(err: unknown, what: string, endpoint: string): Recei
 }
 
 /** How to reach the engine: a unix socket, or host and port with or without TLS. */
-export interface EngineAddress {
-  socketPath?: string;
-  host?: string;
-  port?: number;
-  tls: boolean;
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  rejectUnauthorized: boolean;
-}
+export type EngineAddress = RawStreamTarget;
 
 /**
  * tcp:// speaks TLS when certificates are configured (the docker CLI's
@@ -263,12 +257,15 @@ export class DockerEngine {
    * Opens a follow stream of a container's logs with timestamps. The caller owns
    * the returned stream and must destroy it.
    */
-  async openLogStream(id: string, request: LogStreamRequest): Promise<IncomingMessage> {
+  async openLogStream(id: string, request: LogStreamRequest): Promise<Readable> {
     const query: Query = { follow: request.follow, stdout: true, stderr: true, timestamps: true, tail: request.tail, since: request.since };
+    const path = `${this.prefix}/containers/${encodeURIComponent(id)}/logs${queryString(query)}`;
     try {
-      return await this.open(`/containers/${encodeURIComponent(id)}/logs`, query, request.signal);
+      // Our own response reader: dockerd sends one HTTP chunk per log message (see raw-stream.ts).
+      return await openRawStream(this.address, path, request.signal);
     } catch (err) {
-      throw engineError(err, `open log stream of ${id.slice(0, 12)}`, this.endpoint);
+      const failure = err instanceof RawHttpStatusError ? Object.assign(new Error(dockerErrorMessage(err.message, err.statusCode)), { statusCode: err.statusCode }) : err;
+      throw engineError(failure, `open log stream of ${id.slice(0, 12)}`, this.endpoint);
     }
   }
 

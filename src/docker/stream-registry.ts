@@ -4,12 +4,12 @@
  * after being destroyed is "unreleased": the leaked readers this design exists
  * to prevent, reported as a metric that must read 0.
  */
-import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 
 export class StreamRegistry {
   private activeCount = 0;
   private unreleasedCount = 0;
-  private readonly releasing = new Set<IncomingMessage>();
+  private readonly releasing = new Set<Readable>();
   private readonly releaseTimeoutMs: number;
   private waiters: Array<() => void> = [];
 
@@ -35,7 +35,7 @@ export class StreamRegistry {
   }
 
   /** Call once per opened stream, right after destroying it. */
-  closed(response: IncomingMessage): void {
+  closed(response: Readable): void {
     this.activeCount--;
     if (response.closed) return;
     this.releasing.add(response);

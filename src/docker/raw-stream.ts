@@ -1,0 +1,321 @@
+/**
+ * A streaming GET to the engine, with the HTTP/1.1 response read off the socket
+ * by us instead of Node's HTTP parser. dockerd writes every log message as its
+ * own HTTP chunk; Node's parser hands each chunk over as a separate 'data' event
+ * (a few µs each, more than the rest of a line's work). Here one socket read
+ * becomes one 'data' event: the chunk framing is removed in place and the
+ * payload of the whole read handed over at once.
+ */
+import { isIP, connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+
+/** Where to connect: a unix socket, or host and port with or without TLS. */
+export interface RawStreamTarget {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  tls: boolean;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+}
+
+/** A failed response: the status and the engine's body text. */
+export class RawHttpStatusError extends Error {
+  readonly statusCode: number;
+  constructor(statusCode: number, body: string) {
+    super(body);
+    this.name = 'RawHttpStatusError';
+    this.statusCode = statusCode;
+  }
+}
+
+const MAX_HEADER_BYTES = 64 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * Removes HTTP/1.1 chunked transfer framing. Works in place: the payload bytes
+ * of a buffer are moved to its front (a forward memmove) and that part returned.
+ */
+export class ChunkedDecoder {
+  private state: 'size' | 'ext' | 'size-lf' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'trailer-lf' | 'done' = 'size';
+  private remaining = 0;
+  private sizeDigits = 0;
+  private trailerLineEmpty = true;
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  /** Returns the payload in `buf` (a view of its front), overwriting `buf`. Throws on malformed framing. */
+  decode(buf: Buffer): Buffer {
+    let w = 0;
+    let i = 0;
+    const n = buf.length;
+    while (i < n) {
+      switch (this.state) {
+        case 'data': {
+          const take = Math.min(this.remaining, n - i);
+          if (w !== i) buf.copyWithin(w, i, i + take);
+          w += take;
+          i += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = 'data-cr';
+          break;
+        }
+        case 'size': {
+          const c = buf[i++];
+          const digit = hexValue(c);
+          if (digit >= 0) {
+            if (++this.sizeDigits > 12) throw new Error('chunk size too large');
+            this.remaining = this.remaining * 16 + digit;
+          } else if (c === 0x0d) {
+            this.state = 'size-lf';
+          } else if (c === 0x3b || c === 0x20 || c === 0x09) {
+            this.state = 'ext';
+          } else {
+            throw new Error(`malformed chunk size (byte 0x${c.toString(16)})`);
+          }
+          break;
+        }
+        case 'ext':
+          if (buf[i++] === 0x0d) this.state = 'size-lf';
+          break;
+        case 'size-lf':
+          if (buf[i++] !== 0x0a || this.sizeDigits === 0) throw new Error('malformed chunk header');
+          this.sizeDigits = 0;
+          if (this.remaining === 0) {
+            this.state = 'trailer';
+            this.trailerLineEmpty = true;
+          } else {
+            this.state = 'data';
+          }
+          break;
+        case 'data-cr':
+          if (buf[i++] !== 0x0d) throw new Error('chunk not followed by CRLF');
+          this.state = 'data-lf';
+          break;
+        case 'data-lf':
+          if (buf[i++] !== 0x0a) throw new Error('chunk not followed by CRLF');
+          this.state = 'size';
+          break;
+        case 'trailer': {
+          const c = buf[i++];
+          if (c === 0x0d) this.state = 'trailer-lf';
+          else this.trailerLineEmpty = false;
+          break;
+        }
+        case 'trailer-lf':
+          if (buf[i++] !== 0x0a) throw new Error('malformed chunk trailer');
+          if (this.trailerLineEmpty) this.state = 'done';
+          else {
+            this.state = 'trailer';
+            this.trailerLineEmpty = true;
+          }
+          break;
+        case 'done':
+          // Bytes after the last chunk: the server closes the connection; ignore them.
+          i = n;
+          break;
+      }
+    }
+    return buf.subarray(0, w);
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
+
+interface ResponseHead {
+  statusCode: number;
+  chunked: boolean;
+  /** null: the body runs to the end of the connection. */
+  contentLength: number | null;
+}
+
+/** Parses the status line and the headers we need; null when malformed. */
+export function parseResponseHead(text: string): ResponseHead | null {
+  const lines = text.split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+  if (status === null) return null;
+  let chunked = false;
+  let contentLength: number | null = null;
+  for (let k = 1; k < lines.length; k++) {
+    const line = lines[k];
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'transfer-encoding') chunked = value.toLowerCase().split(',').some((v) => v.trim() === 'chunked');
+    else if (name === 'content-length' && /^\d+$/.test(value)) contentLength = Number(value);
+  }
+  return { statusCode: Number(status[1]), chunked, contentLength };
+}
+
+/**
+ * The body of a streaming response. 'close' is emitted only once the socket
+ * itself has closed, so a destroyed stream that never emits it is a socket we
+ * failed to let go of.
+ */
+export class RawResponseBody extends Readable {
+  private readonly socket: Socket;
+  private readonly decoder: ChunkedDecoder | null;
+  private remaining: number | null;
+  private ended = false;
+
+  constructor(socket: Socket, head: ResponseHead) {
+    super({ highWaterMark: 0 });
+    this.socket = socket;
+    this.decoder = head.chunked ? new ChunkedDecoder() : null;
+    this.remaining = head.chunked ? null : head.contentLength;
+  }
+
+  /** Takes bytes of the body as read from the socket. */
+  feed(bytes: Buffer): void {
+    if (this.ended || this.destroyed) return;
+    let payload: Buffer;
+    if (this.decoder !== null) {
+      try {
+        payload = this.decoder.decode(bytes);
+      } catch (err) {
+        this.destroy(new Error(`the engine sent a malformed chunked response: ${(err as Error).message}`));
+        return;
+      }
+    } else if (this.remaining !== null) {
+      payload = bytes.length > this.remaining ? bytes.subarray(0, this.remaining) : bytes;
+      this.remaining -= payload.length;
+    } else {
+      payload = bytes;
+    }
+    if (payload.length > 0 && !this.push(payload)) this.socket.pause();
+    if (this.decoder?.done === true || this.remaining === 0) this.finish();
+  }
+
+  /** The connection ended: a complete body ends, a cut one fails. */
+  socketEnded(): void {
+    if (this.ended || this.destroyed) return;
+    if (this.decoder !== null || this.remaining !== null) {
+      this.destroy(Object.assign(new Error('the engine closed the connection in the middle of the response'), { code: 'ECONNRESET' }));
+      return;
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    this.ended = true;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const socket = this.socket;
+    if (socket.closed) {
+      callback(error);
+      return;
+    }
+    socket.once('close', () => callback(error));
+    socket.destroy();
+  }
+}
+
+/**
+ * Sends a GET for `path` and resolves with the body stream once the status is
+ * known to be 200; rejects with RawHttpStatusError (the engine's message) for
+ * other statuses, or with the socket's error.
+ */
+export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal): Promise<RawResponseBody> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const socket: Socket =
+      target.socketPath !== undefined
+        ? netConnect({ path: target.socketPath })
+        : target.tls
+          ? tlsConnect({ host: target.host, port: target.port, ca: target.ca, cert: target.cert, key: target.key, rejectUnauthorized: target.rejectUnauthorized, ...(target.host !== undefined && isIP(target.host) === 0 ? { servername: target.host } : {}) })
+          : netConnect({ host: target.host, port: target.port ?? 2375 });
+    socket.setNoDelay(true);
+    let head: Buffer = Buffer.alloc(0);
+    let body: RawResponseBody | null = null;
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(err);
+    };
+    const onAbort = (): void => {
+      if (!settled) fail(abortError(signal));
+      else body?.destroy();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('close', () => signal.removeEventListener('abort', onAbort));
+    const onHeadData = (data: Buffer): void => {
+      head = head.length === 0 ? data : Buffer.concat([head, data]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > MAX_HEADER_BYTES) fail(new Error('the engine sent response headers longer than 64 KiB'));
+        return;
+      }
+      const parsed = parseResponseHead(head.toString('latin1', 0, end));
+      if (parsed === null) {
+        fail(new Error(`the engine did not answer with HTTP/1.1 (${JSON.stringify(head.toString('latin1', 0, Math.min(end, 80)))})`));
+        return;
+      }
+      socket.off('data', onHeadData);
+      const stream = new RawResponseBody(socket, parsed);
+      body = stream;
+      socket.on('data', (bytes: Buffer) => stream.feed(bytes));
+      socket.once('end', () => stream.socketEnded());
+      socket.once('error', (err) => stream.destroy(err));
+      socket.once('close', () => stream.socketEnded());
+      const rest = head.subarray(end + 4);
+      if (parsed.statusCode === 200) {
+        settled = true;
+        // The caller attaches its listeners before the bytes that came with the head are handed over.
+        socket.pause();
+        resolve(stream);
+        if (rest.length > 0) stream.feed(rest);
+        return;
+      }
+      readErrorBody(stream).then(
+        (text) => fail(new RawHttpStatusError(parsed.statusCode, text)),
+        () => fail(new RawHttpStatusError(parsed.statusCode, '')),
+      );
+      if (rest.length > 0) stream.feed(rest);
+    };
+    socket.on('data', onHeadData);
+    socket.once('error', (err) => fail(err));
+    socket.once('close', () => fail(Object.assign(new Error('the engine closed the connection before answering'), { code: 'ECONNRESET' })));
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-logs-receiver\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+function readErrorBody(body: RawResponseBody): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    body.on('data', (b: Buffer) => {
+      if (size < MAX_ERROR_BODY_BYTES) parts.push(Buffer.from(b));
+      size += b.length;
+    });
+    body.once('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    body.once('error', reject);
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}

@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import fc from 'fast-check';
+import { ChunkedDecoder, RawHttpStatusError, openRawStream, parseResponseHead } from '../../src/docker/raw-stream.js';
+
+/** Encodes payloads as HTTP/1.1 chunks, sometimes with a chunk extension, ending with the last chunk. */
+function chunked(pieces: Buffer[], withExtensions: boolean): Buffer {
+  const parts: Buffer[] = [];
+  pieces.forEach((p, k) => {
+    if (p.length === 0) return;
+    const ext = withExtensions && k % 2 === 1 ? ';name=value' : '';
+    parts.push(Buffer.from(`${k % 2 === 0 ? p.length.toString(16).toUpperCase() : p.length.toString(16)}${ext}\r\n`, 'latin1'), p, Buffer.from('\r\n'));
+  });
+  parts.push(Buffer.from(withExtensions ? '0\r\nX-Trailer: 1\r\n\r\n' : '0\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const p of points) {
+    out.push(Buffer.from(buf.subarray(from, p)));
+    from = p;
+  }
+  out.push(Buffer.from(buf.subarray(from)));
+  return out;
+}
+
+test('chunked decoding: any payloads, any chunking, any split of the bytes read', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.boolean(),
+      (pieces, cuts, ext) => {
+        const payloads = pieces.map((p) => Buffer.from(p));
+        const wire = chunked(payloads, ext);
+        const decoder = new ChunkedDecoder();
+        const got: Buffer[] = [];
+        for (const read of splitAt(wire, cuts)) got.push(Buffer.from(decoder.decode(read)));
+        assert.deepEqual(Buffer.concat(got), Buffer.concat(payloads));
+        assert.equal(decoder.done, true);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+test('chunked decoding: malformed framing is an error, not silent garbage', () => {
+  assert.throws(() => new ChunkedDecoder().decode(Buffer.from('zz\r\n')), /malformed chunk size/);
+  assert.throws(() => new ChunkedDecoder().decode(Buffer.from('3\r\nabcXY')), /CRLF/);
+  assert.throws(() => new ChunkedDecoder().decode(Buffer.from('\r\n')), /malformed chunk header/);
+});
+
+test('response head: status, chunked, content-length', () => {
+  assert.deepEqual(parseResponseHead('HTTP/1.1 200 OK\r\nContent-Type: x\r\nTransfer-Encoding: chunked'), { statusCode: 200, chunked: true, contentLength: null });
+  assert.deepEqual(parseResponseHead('HTTP/1.0 404 Not Found\r\ncontent-length: 12'), { statusCode: 404, chunked: false, contentLength: 12 });
+  assert.equal(parseResponseHead('SSH-2.0-OpenSSH'), null);
+});
+
+async function withServer(handle: (socket: Socket) => void, run: (port: number) => Promise<void>): Promise<void> {
+  const server: Server = createServer(handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await run((server.address() as AddressInfo).port);
+  } finally {
+    server.close();
+  }
+}
+
+const target = (port: number) => ({ host: '127.0.0.1', port, tls: false, rejectUnauthorized: true });
+
+test('a streaming response: one data event per read, end at the last chunk, close once the socket closed', async () => {
+  await withServer(
+    (socket) => {
+      socket.once('data', () => {
+        const head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+        // Head and first chunks in one write, the rest later: as dockerd does.
+        socket.write(head + chunked([Buffer.from('one\n'), Buffer.from('two\n')], false).toString('latin1').replace('0\r\n\r\n', ''));
+        setTimeout(() => socket.end(chunked([Buffer.from('three\n')], false)), 20);
+      });
+    },
+    async (port) => {
+      const body = await openRawStream(target(port), '/x', new AbortController().signal);
+      const parts: string[] = [];
+      body.on('data', (b: Buffer) => parts.push(b.toString()));
+      await new Promise<void>((resolve, reject) => {
+        body.once('end', resolve);
+        body.once('error', reject);
+      });
+      assert.equal(parts.join(''), 'one\ntwo\nthree\n');
+      assert.ok(parts.length <= 2, `${parts.length} data events`);
+      body.destroy();
+      await new Promise((r) => body.once('close', r));
+    },
+  );
+});
+
+test('an error status rejects with the engine message; a cut response is an error', async () => {
+  await withServer(
+    (socket) => socket.once('data', () => socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 27\r\n\r\n{"message":"no such thing"}')),
+    async (port) => {
+      await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal), (err: unknown) => {
+        assert.ok(err instanceof RawHttpStatusError);
+        assert.equal(err.statusCode, 404);
+        assert.match(err.message, /no such thing/);
+        return true;
+      });
+    },
+  );
+  await withServer(
+    (socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab')),
+    async (port) => {
+      const body = await openRawStream(target(port), '/x', new AbortController().signal);
+      body.resume();
+      await assert.rejects(new Promise((resolve, reject) => {
+        body.once('end', resolve);
+        body.once('error', reject);
+      }), /closed the connection in the middle/);
+    },
+  );
+});
+
+test('abort before the answer rejects and closes the socket; a refused connection carries its code', async () => {
+  let peerClosed: Promise<void> | null = null;
+  await withServer(
+    (socket) => {
+      socket.resume();
+      peerClosed = new Promise((r) => socket.once('close', () => r()));
+    },
+    async (port) => {
+      const abort = new AbortController();
+      const opening = openRawStream(target(port), '/x', abort.signal);
+      setTimeout(() => abort.abort(), 50);
+      await assert.rejects(opening);
+      assert.ok(peerClosed !== null);
+      await peerClosed; // the connection was really let go
+    },
+  );
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as AddressInfo).port;
+  closed.close();
+  await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal), { code: 'ECONNREFUSED' });
+});
