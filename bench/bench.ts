@@ -88,7 +88,7 @@ const USAGE = `usage: npm run bench -- [options]
   --log-level LEVEL     the receiver's own log level (default warn)
   --private-engine      start a private dockerd (socket /tmp/dlr-bench-engine/docker.sock) for this
                         run and stop it at the end: no other users' containers to read
-  --queue-size N        the exporter's sending_queue.queue_size (default: the product default, 32768)
+  --queue-size N        the exporter's sending_queue.queue_size (default: the product default, 16384)
   --node-args=ARGS      extra node options for the receiver process, e.g. --node-args=--max-semi-space-size=32
   --no-filter           no container filter: the receiver reads every container on the engine (the
                         default config has include.names matching this run's containers only)`;

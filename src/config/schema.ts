@@ -528,7 +528,7 @@ export const otlpHttpExporterSchema = section('Exports over OTLP/HTTP.', {
   timeout: duration('10s', 'Timeout of one export request.', { min: '1ms' }),
   retry_on_failure: retryOnFailureSchema,
   sending_queue: section('Buffer between the pipeline and the exporter.', {
-    queue_size: integer(32768, 'Most log records held in memory (in flight included: keep it a few times send_batch_size); when reached, reading from Docker pauses until exports make room (nothing is dropped).', {
+    queue_size: integer(16384, 'Most log records held in memory (in flight included: keep it a few times send_batch_size); when reached, reading from Docker pauses until exports make room (nothing is dropped).', {
       min: 1,
     }),
     queue_bytes: size('64MiB', 'Most bytes of log records held in memory; when reached, reading pauses as for queue_size.', {

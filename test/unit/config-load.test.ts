@@ -324,7 +324,7 @@ service:
       multiplier: 1.5,
       randomization_factor: 0.5,
     },
-    sending_queue: { queue_size: 32_768, queue_bytes: 67_108_864 },
+    sending_queue: { queue_size: 16_384, queue_bytes: 67_108_864 },
   });
   const backup = otlp(config, 'otlphttp/backup');
   assert.equal(backup.endpoint, 'https://backup.example.com');

@@ -99,6 +99,30 @@ test('a streaming response: one data event per read, end at the last chunk, clos
   );
 });
 
+test('backpressure: a consumer that pauses after every piece still gets every byte', async () => {
+  const payload = Buffer.alloc(1024 * 1024, 'x');
+  await withServer(
+    (socket) =>
+      socket.once('data', () =>
+        socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), chunked([payload.subarray(0, 300_000), payload.subarray(300_000)], false)])),
+      ),
+    async (port) => {
+      const body = await openRawStream(target(port), '/x', new AbortController().signal);
+      let got = 0;
+      body.on('data', (b: Buffer) => {
+        got += b.length;
+        body.pause();
+        setTimeout(() => body.resume(), 2);
+      });
+      await new Promise<void>((resolve, reject) => {
+        body.once('end', resolve);
+        body.once('error', reject);
+      });
+      assert.equal(got, payload.length);
+    },
+  );
+});
+
 test('an error status rejects with the engine message; a cut response is an error', async () => {
   await withServer(
     (socket) => socket.once('data', () => socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 27\r\n\r\n{"message":"no such thing"}')),
