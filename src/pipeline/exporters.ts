@@ -107,16 +107,22 @@ export class OtlpHttpLogExporter implements LogExporter {
 }
 
 /**
+ * What @opentelemetry/otlp-transformer's LogsExporterMetricsHelper is, written
+ * here: importing that package for it loads its generated protobuf code
+ * (~15 MB of RSS) that our own encoder makes unnecessary.
+ */
+const LOGS_EXPORTER_METRICS = { name: 'log', countItems: (request: ReadableLogRecord[]): number => request.length } as const;
+
+/**
  * The SDK's OTLP/HTTP protobuf log exporter (transport, retries, headers,
  * compression, the standard OTEL_EXPORTER_OTLP_* variables), assembled from its
  * parts as @opentelemetry/exporter-logs-otlp-proto does, with our encoder in
  * place of the generic serializer (see otlp-proto-encoder.ts for why).
  */
 async function protoLogExporter(options: OTLPExporterNodeConfigBase): Promise<LogRecordExporter> {
-  const [{ OTLPExporterBase }, { createOtlpHttpExportDelegate, convertLegacyHttpOptions }, { LogsExporterMetricsHelper }, { OtlpProtoLogsEncoder, decodeLogsResponse }] = await Promise.all([
+  const [{ OTLPExporterBase }, { createOtlpHttpExportDelegate, convertLegacyHttpOptions }, { OtlpProtoLogsEncoder, decodeLogsResponse }] = await Promise.all([
     import('@opentelemetry/otlp-exporter-base'),
     import('@opentelemetry/otlp-exporter-base/node-http'),
-    import('@opentelemetry/otlp-transformer'),
     import('./otlp-proto-encoder.js'),
   ]);
   const encoder = new OtlpProtoLogsEncoder();
@@ -128,7 +134,7 @@ async function protoLogExporter(options: OTLPExporterNodeConfigBase): Promise<Lo
     convertLegacyHttpOptions(options, 'LOGS', 'v1/logs', { 'Content-Type': 'application/x-protobuf' }),
     serializer,
     'otlp_http_log_exporter',
-    LogsExporterMetricsHelper,
+    LOGS_EXPORTER_METRICS,
     undefined,
   );
   return new OTLPExporterBase<ReadableLogRecord[]>(delegate);
