@@ -262,7 +262,8 @@ export class DockerEngine {
     const path = `${this.prefix}/containers/${encodeURIComponent(id)}/logs${queryString(query)}`;
     try {
       // Our own response reader: dockerd sends one HTTP chunk per log message (see raw-stream.ts).
-      return await openRawStream(this.address, path, request.signal);
+      // The answer must begin within the call timeout; the stream itself may then be quiet for ever.
+      return await openRawStream(this.address, path, request.signal, this.timeoutMs);
     } catch (err) {
       const failure = err instanceof RawHttpStatusError ? Object.assign(new Error(dockerErrorMessage(err.message, err.statusCode)), { statusCode: err.statusCode }) : err;
       throw engineError(failure, `open log stream of ${id.slice(0, 12)}`, this.endpoint);

@@ -231,9 +231,10 @@ export class RawResponseBody extends Readable {
 /**
  * Sends a GET for `path` and resolves with the body stream once the status is
  * known to be 200; rejects with RawHttpStatusError (the engine's message) for
- * other statuses, or with the socket's error.
+ * other statuses, or with the socket's error; with ETIMEDOUT when no answer
+ * began within `headTimeoutMs` (0: no limit; a stream may then be quiet for ever).
  */
-export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal): Promise<RawResponseBody> {
+export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal, headTimeoutMs = 0): Promise<RawResponseBody> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(abortError(signal));
@@ -249,7 +250,12 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     let head: Buffer = Buffer.alloc(0);
     let body: RawResponseBody | null = null;
     let settled = false;
+    const headTimer =
+      headTimeoutMs > 0
+        ? setTimeout(() => fail(Object.assign(new Error(`the engine did not answer within ${headTimeoutMs} ms`), { code: 'ETIMEDOUT' })), headTimeoutMs)
+        : null;
     const fail = (err: Error): void => {
+      if (headTimer !== null) clearTimeout(headTimer);
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
@@ -282,6 +288,7 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
       socket.once('error', (err) => stream.destroy(err));
       socket.once('close', () => stream.socketEnded());
       const rest = head.subarray(end + 4);
+      if (headTimer !== null) clearTimeout(headTimer);
       if (parsed.statusCode === 200) {
         settled = true;
         // The caller attaches its listeners before the bytes that came with the head are handed over.

@@ -170,3 +170,20 @@ test('abort before the answer rejects and closes the socket; a refused connectio
   closed.close();
   await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal), { code: 'ECONNREFUSED' });
 });
+
+test('an engine that accepts and never answers: ETIMEDOUT after the head timeout, the socket let go', async () => {
+  let peerClosed: Promise<void> | null = null;
+  await withServer(
+    (socket) => {
+      socket.resume();
+      peerClosed = new Promise((r) => socket.once('close', () => r()));
+    },
+    async (port) => {
+      const started = Date.now();
+      await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal, 100), { code: 'ETIMEDOUT' });
+      assert.ok(Date.now() - started < 2000);
+      assert.ok(peerClosed !== null);
+      await peerClosed;
+    },
+  );
+});
