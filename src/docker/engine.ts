@@ -186,6 +186,9 @@ export function engineAddress(endpoint: string, tls?: EngineTls): EngineAddress 
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+/** How long a keep-alive socket of the short calls may stay idle. */
+const IDLE_SOCKET_MS = 5000;
+
 export class DockerEngine {
   readonly endpoint: string;
   private readonly address: EngineAddress;
@@ -199,7 +202,10 @@ export class DockerEngine {
     this.timeoutMs = options.timeoutMs;
     this.address = engineAddress(options.endpoint, options.tls);
     this.prefix = options.apiVersion === null ? '' : `/v${options.apiVersion}`;
-    this.agent = this.address.tls ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
+    // Idle keep-alive sockets close after a few seconds: a burst of inspects (start-up, many
+    // containers starting) must not leave sockets open for as long as the engine tolerates them.
+    const pool = { keepAlive: true, maxSockets: 8, timeout: IDLE_SOCKET_MS };
+    this.agent = this.address.tls ? new HttpsAgent(pool) : new HttpAgent(pool);
   }
 
   async info(signal?: AbortSignal): Promise<EngineInfo> {
