@@ -27,7 +27,7 @@ import { silentLogger } from './util/logger.js';
 import { Semaphore } from './util/semaphore.js';
 import { Backoff, sleep } from './util/backoff.js';
 import { eventRecord } from './mapping/event-record.js';
-import type { ContainerFilter, FilterDecision } from './docker/container-filter.js';
+import type { ContainerFacts, ContainerFilter, FilterDecision } from './docker/container-filter.js';
 import { compileFilter, labelSettings } from './docker/container-filter.js';
 import type { SelfContainer } from './docker/self-container.js';
 import { detectSelfContainerId, resolveSelfContainerId } from './docker/self-container.js';
@@ -103,6 +103,8 @@ export class DockerLogsReceiver {
   private readonly skipped = new Map<string, { name: string; decision: FilterDecision }>();
   /** Containers whose start event came while their create-time inspect was under way. */
   private readonly startedWhilePending = new Set<string>();
+  /** Likewise for die events: a container that started and exited before its inspect came back. */
+  private readonly diedWhilePending = new Set<string>();
   /** The rule that selected each followed container. */
   private readonly selectedBy = new Map<string, string>();
 
@@ -314,13 +316,15 @@ export class DockerLogsReceiver {
       case 'create':
         // Follow from creation: the log file is watched before the container runs, so one
         // that prints and exits at once (docker run --rm) is still read in full.
-        this.track(event.id, false);
+        this.track(event.id, false, event);
         break;
       case 'start':
         reader?.containerStarted();
         if (reader !== undefined) reader.wake();
-        else if (this.pending.has(event.id)) this.startedWhilePending.add(event.id);
-        else this.track(event.id, false);
+        else if (this.pending.has(event.id)) {
+          this.startedWhilePending.add(event.id);
+          this.diedWhilePending.delete(event.id);
+        } else this.track(event.id, false, event);
         break;
       case 'rename':
         if (reader !== undefined) void this.refresh(reader);
@@ -335,7 +339,8 @@ export class DockerLogsReceiver {
         break;
       case 'die':
         // A follow stream ends by itself after the last line; a file stream is told.
-        reader?.containerExited();
+        if (reader !== undefined) reader.containerExited();
+        else if (this.pending.has(event.id)) this.diedWhilePending.add(event.id);
         break;
       default:
         break;
@@ -375,13 +380,19 @@ export class DockerLogsReceiver {
     this.consumer.consume([record], 256, () => undefined);
   }
 
-  private track(id: string, startAtEnd: boolean): void {
+  /** `seen`: what an event said of the container, for when it is gone before the inspect. */
+  private track(id: string, startAtEnd: boolean, seen?: EngineEvent): void {
     if (this.readers.has(id) || this.pending.has(id)) return;
-    const work = this.inspectUntilKnown(id)
+    const work = this.inspectUntilKnown(id, seen)
       .then((details) => {
         if (details !== null) this.addReader(details, startAtEnd);
       })
-      .finally(() => this.pending.delete(id));
+      .finally(() => {
+        this.pending.delete(id);
+        // Gone before it was known (or we stopped): nothing waits for these any more.
+        this.startedWhilePending.delete(id);
+        this.diedWhilePending.delete(id);
+      });
     this.pending.set(id, work);
   }
 
@@ -390,13 +401,18 @@ export class DockerLogsReceiver {
    * (a busy engine can take seconds): a container must not wait for the next
    * reconnection to be read. Null when it is gone or we stop.
    */
-  private async inspectUntilKnown(id: string): Promise<ContainerDetails | null> {
+  private async inspectUntilKnown(id: string, seen?: EngineEvent): Promise<ContainerDetails | null> {
     const backoff = new Backoff({ initialMs: this.config.reconnect.initial_interval, maxMs: this.config.reconnect.max_interval });
     while (this.state === 'running' || this.state === 'starting') {
       try {
         return await this.engine.inspect(id, this.stopping.signal);
       } catch (err) {
         if (err instanceof ReceiverError && err.code === 'CONTAINER_NOT_FOUND') {
+          // A container the filter would not have collected is no loss (its event carried its name, image and labels).
+          if (seen !== undefined && !this.filter.decide(factsFromEvent(seen)).collect) {
+            this.logger.debug('a container that is not collected was removed before it could be inspected', { id });
+            return null;
+          }
           // Started and removed before we could look: its lines are gone with it.
           this.metrics.add('docker_logs.containers.missed', 1, { reason: 'removed' });
           this.logger.warn('a container was removed before it could be read', { id });
@@ -413,11 +429,13 @@ export class DockerLogsReceiver {
   private addReader(details: ContainerDetails, startAtEnd: boolean): void {
     if (this.state !== 'running' || this.readers.has(details.id)) {
       this.startedWhilePending.delete(details.id);
+      this.diedWhilePending.delete(details.id);
       return;
     }
     const decision = this.filter.decide(details);
     if (!decision.collect) {
       this.startedWhilePending.delete(details.id);
+      this.diedWhilePending.delete(details.id);
       this.skipped.set(details.id, { name: details.name, decision });
       this.logger.debug('not collecting container', { id: details.id.slice(0, 12), name: details.name, rule: decision.rule });
       return;
@@ -427,6 +445,7 @@ export class DockerLogsReceiver {
     const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
     const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd, shaping);
     if (this.startedWhilePending.delete(details.id)) reader.containerStarted();
+    if (this.diedWhilePending.delete(details.id)) reader.containerExited();
     this.readers.set(details.id, reader);
     this.logger.debug('following container', { id: details.id.slice(0, 12), name: details.name, resume: saved !== undefined });
     reader.wake();
@@ -483,4 +502,13 @@ export class DockerLogsReceiver {
 
 export function createLogsReceiver(config: DockerLogsReceiverConfig, settings: ReceiverSettings, consumer: LogsConsumer): DockerLogsReceiver {
   return new DockerLogsReceiver(config, settings, consumer);
+}
+
+/**
+ * A container's facts as its event tells them: Docker puts the name, the image
+ * and every label in a container event's attributes.
+ */
+function factsFromEvent(event: EngineEvent): ContainerFacts {
+  const { name = '', image = '', ...labels } = event.attributes;
+  return { id: event.id, name, image, labels };
 }

@@ -240,6 +240,9 @@ export class ContainerReader {
   /** The container was removed. A stream still draining finishes first (and then finds it gone). */
   containerRemoved(): void {
     this.removed = true;
+    // A removed container runs no more, whether or not its die event reached us: a file
+    // stream has no end of its own to wait for.
+    if (this.containerRuns && this.active?.source === 'files') this.containerExited();
     if (this.state === 'stopped' || this.state === 'idle' || this.state === 'backoff' || this.state === 'unsupported') {
       if (this.state === 'idle' || this.state === 'backoff') {
         // Not read to the end (never opened, or waiting to reopen): the rest is gone with it.
