@@ -148,22 +148,26 @@ test('an error status rejects with the engine message; a cut response is an erro
   );
 });
 
-test('abort before the answer rejects and closes the socket; a refused connection carries its code', async () => {
-  let peerClosed: Promise<void> | null = null;
+/** A server that accepts and never answers; `peerClosed()` resolves once our side let the connection go. */
+async function withSilentServer(run: (port: number, peerClosed: () => Promise<void>) => Promise<void>): Promise<void> {
+  let closed: Promise<void> | null = null;
   await withServer(
     (socket) => {
       socket.resume();
-      peerClosed = new Promise((r) => socket.once('close', () => r()));
+      closed = new Promise((r) => socket.once('close', () => r()));
     },
-    async (port) => {
-      const abort = new AbortController();
-      const opening = openRawStream(target(port), '/x', abort.signal);
-      setTimeout(() => abort.abort(), 50);
-      await assert.rejects(opening);
-      assert.ok(peerClosed !== null);
-      await peerClosed; // the connection was really let go
-    },
+    (port) => run(port, () => closed ?? Promise.reject(new Error('no connection came'))),
   );
+}
+
+test('abort before the answer rejects and closes the socket; a refused connection carries its code', async () => {
+  await withSilentServer(async (port, peerClosed) => {
+    const abort = new AbortController();
+    const opening = openRawStream(target(port), '/x', abort.signal);
+    setTimeout(() => abort.abort(), 50);
+    await assert.rejects(opening);
+    await peerClosed(); // the connection was really let go
+  });
   const closed = createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   const port = (closed.address() as AddressInfo).port;
@@ -172,18 +176,10 @@ test('abort before the answer rejects and closes the socket; a refused connectio
 });
 
 test('an engine that accepts and never answers: ETIMEDOUT after the head timeout, the socket let go', async () => {
-  let peerClosed: Promise<void> | null = null;
-  await withServer(
-    (socket) => {
-      socket.resume();
-      peerClosed = new Promise((r) => socket.once('close', () => r()));
-    },
-    async (port) => {
-      const started = Date.now();
-      await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal, 100), { code: 'ETIMEDOUT' });
-      assert.ok(Date.now() - started < 2000);
-      assert.ok(peerClosed !== null);
-      await peerClosed;
-    },
-  );
+  await withSilentServer(async (port, peerClosed) => {
+    const started = Date.now();
+    await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal, 100), { code: 'ETIMEDOUT' });
+    assert.ok(Date.now() - started < 2000);
+    await peerClosed();
+  });
 });
