@@ -116,6 +116,13 @@ class Writer {
     this.pos += (this.buf as unknown as DirectEncoder).utf8Write(text, this.pos, length);
   }
 
+  /** A length-delimited string field; `length` is its UTF-8 size when the caller knows it already. */
+  stringField(tag: number, text: string, length = Buffer.byteLength(text)): void {
+    this.byte(tag);
+    this.varint(length);
+    this.utf8(text, length);
+  }
+
   fixed32(n: number): void {
     this.buf.writeUInt32LE(n >>> 0, this.pos);
     this.pos += 4;
@@ -183,13 +190,9 @@ function int64Size(n: number): number {
 
 function writeAnyValue(w: Writer, value: AnyValue): void {
   switch (typeof value) {
-    case 'string': {
-      const n = Buffer.byteLength(value);
-      w.byte(TAG.anyString);
-      w.varint(n);
-      w.utf8(value, n);
+    case 'string':
+      w.stringField(TAG.anyString, value);
       return;
-    }
     case 'boolean':
       w.byte(TAG.anyBool);
       w.byte(value ? 1 : 0);
@@ -255,9 +258,7 @@ function writeKeyValues(w: Writer, map: AnyValueMap, tag: number): void {
     const valueSize = anyValueSize(v);
     w.byte(tag);
     w.varint(fieldSize(keyBytes) + fieldSize(valueSize));
-    w.byte(TAG.keyValueKey);
-    w.varint(keyBytes);
-    w.utf8(key, keyBytes);
+    w.stringField(TAG.keyValueKey, key, keyBytes);
     w.byte(TAG.keyValueValue);
     w.varint(valueSize);
     writeAnyValue(w, v);
@@ -379,14 +380,8 @@ export class OtlpProtoLogsEncoder {
       const nameBytes = Buffer.byteLength(name);
       const versionBytes = Buffer.byteLength(version);
       const w = new Writer(fieldSize(nameBytes) + (versionBytes > 0 ? fieldSize(versionBytes) : 0));
-      w.byte(TAG.scopeName);
-      w.varint(nameBytes);
-      w.utf8(name, nameBytes);
-      if (versionBytes > 0) {
-        w.byte(TAG.scopeVersion);
-        w.varint(versionBytes);
-        w.utf8(version, versionBytes);
-      }
+      w.stringField(TAG.scopeName, name, nameBytes);
+      if (versionBytes > 0) w.stringField(TAG.scopeVersion, version, versionBytes);
       bytes = w.buf.subarray(0, w.pos);
       this.scopes.set(scope, bytes);
     }
@@ -451,20 +446,13 @@ export class OtlpProtoLogsEncoder {
       w.byte(TAG.recordSeverityNumber);
       w.varint(r.severityNumber);
     }
-    if (r.severityText !== undefined && r.severityText !== '') {
-      const n = Buffer.byteLength(r.severityText);
-      w.byte(TAG.recordSeverityText);
-      w.varint(n);
-      w.utf8(r.severityText, n);
-    }
+    if (r.severityText !== undefined && r.severityText !== '') w.stringField(TAG.recordSeverityText, r.severityText);
     const bodyLength = this.bodyLengths[i];
     const body = r.body;
     if (typeof body === 'string') {
       w.byte(TAG.recordBody);
       w.varint(fieldSize(bodyLength));
-      w.byte(TAG.anyString);
-      w.varint(bodyLength);
-      w.utf8(body, bodyLength);
+      w.stringField(TAG.anyString, body, bodyLength);
     } else if (bodyLength >= 0 && body !== undefined) {
       w.byte(TAG.recordBody);
       w.varint(bodyLength);
@@ -495,12 +483,7 @@ export class OtlpProtoLogsEncoder {
     }
     w.byte(TAG.recordObservedTime);
     w.hrTime(r.hrTimeObserved);
-    if (r.eventName !== undefined && r.eventName !== '') {
-      const n = Buffer.byteLength(r.eventName);
-      w.byte(TAG.recordEventName);
-      w.varint(n);
-      w.utf8(r.eventName, n);
-    }
+    if (r.eventName !== undefined && r.eventName !== '') w.stringField(TAG.recordEventName, r.eventName);
   }
 }
 
