@@ -530,20 +530,11 @@ export class ContainerReader {
    * ended shortly after the exit, read the rest once more without following.
    */
   private armApiExitGrace(stream: ActiveStream): void {
-    if (stream.stopping !== null) clearTimeout(stream.stopping);
-    stream.stopping = setTimeout(() => {
-      stream.stopping = null;
-      if (stream !== this.active || this.containerRuns) return;
-      // Paused for backpressure, or still reading a backlog: not hung.
-      if (stream.paused || Date.now() - stream.nowMs < API_EXIT_GRACE_MS) {
-        this.armApiExitGrace(stream);
-        return;
-      }
+    this.armAfterExit(stream, API_EXIT_GRACE_MS, () => Date.now() - stream.nowMs < API_EXIT_GRACE_MS, () => {
       this.log.debug('the log stream did not end after the container stopped: reading the rest without following');
       this.closeStream(stream, 'container_stopped', false);
       void this.open('reconnect');
-    }, API_EXIT_GRACE_MS);
-    stream.stopping.unref();
+    });
   }
 
   /** The container runs again (a start event). */
@@ -558,16 +549,9 @@ export class ContainerReader {
     }
   }
 
+  /** A file stream of a stopped container ends once the file was read to its end and nothing more came for a moment. */
   private armStopping(stream: ActiveStream): void {
-    if (stream.stopping !== null) clearTimeout(stream.stopping);
-    stream.stopping = setTimeout(() => {
-      stream.stopping = null;
-      if (stream !== this.active || this.containerRuns) return;
-      // Paused for backpressure is not drained: wait for it.
-      if (stream.paused) {
-        this.armStopping(stream);
-        return;
-      }
+    this.armAfterExit(stream, FILE_DRAINED_AFTER_MS, () => false, () => {
       // A file that was never opened was removed before we got to it (an open one is read to its end).
       if (this.removed && stream.tailer !== null && stream.tailer.peakOpenFiles === 0) {
         this.countMissed('removed', 'the container and its log file were removed before they could be read');
@@ -575,7 +559,26 @@ export class ContainerReader {
       this.closeStream(stream, 'container_stopped', true);
       this.state = this.removed ? 'closed' : 'stopped';
       if (this.removed) this.ctx.finished(this.container.id);
-    }, FILE_DRAINED_AFTER_MS);
+    });
+  }
+
+  /**
+   * After the container stopped: `expire` once `ms` passed with the stream still
+   * the active one, the container still stopped, and the stream neither paused for
+   * backpressure (not drained: wait for it) nor `busy`; otherwise look again later.
+   * A start event (containerStarted) or closing the stream cancels it.
+   */
+  private armAfterExit(stream: ActiveStream, ms: number, busy: () => boolean, expire: () => void): void {
+    if (stream.stopping !== null) clearTimeout(stream.stopping);
+    stream.stopping = setTimeout(() => {
+      stream.stopping = null;
+      if (stream !== this.active || this.containerRuns) return;
+      if (stream.paused || busy()) {
+        this.armAfterExit(stream, ms, busy, expire);
+        return;
+      }
+      expire();
+    }, ms);
     stream.stopping.unref();
   }
 
@@ -630,7 +633,7 @@ export class ContainerReader {
     const verdict = stream.tracker.judge(line);
     if (verdict === 'take') {
       if (line.pieces > 1) stream.merged++;
-      if (stream.multiline !== null) stream.multiline.push(line, stream.source === 'files' ? { ...stream.tracker.current, file: stream.filePosition } : stream.tracker.current);
+      if (stream.multiline !== null) stream.multiline.push(line, streamPosition(stream));
       else this.emitRecord(stream, line);
     } else if (verdict === 'skip') {
       stream.skipped++;
@@ -650,7 +653,7 @@ export class ContainerReader {
   /** Passes what one chunk gave to the consumer, with the position to commit once it is acknowledged. */
   private handOver(stream: ActiveStream): void {
     const { consumer } = this.ctx;
-    this.delivered = stream.source === 'files' ? { ...stream.tracker.current, file: stream.filePosition } : stream.tracker.current;
+    this.delivered = streamPosition(stream);
     // With multiline, lines still held in an open record are not delivered yet: commit only up to them.
     const position = stream.multiline === null ? this.delivered : (stream.multiline.settledPosition() ?? stream.openedFrom);
     if (this.windowIndex > 0 && !stream.tracker.verifying && !stream.widen) this.windowIndex = 0;
@@ -848,6 +851,11 @@ export class ContainerReader {
     this.ctx.metrics.add('docker_logs.stream.active', -1);
     this.ctx.metrics.record('docker_logs.stream.duration', lived, { reason });
   }
+}
+
+/** Where a stream has got to: the timestamps, and for a file also the place in it. */
+function streamPosition(stream: ActiveStream): ContainerPosition {
+  return stream.source === 'files' ? { ...stream.tracker.current, file: stream.filePosition } : stream.tracker.current;
 }
 
 /** The counters a reader bumps for every handover, looked up once. */
