@@ -101,10 +101,11 @@ export class DockerLogsReceiver {
   private readonly self: SelfContainer | null;
   /** Containers decided against, with the rule that decided (for the explain endpoint). */
   private readonly skipped = new Map<string, { name: string; decision: FilterDecision }>();
-  /** Containers whose start event came while their create-time inspect was under way. */
-  private readonly startedWhilePending = new Set<string>();
-  /** Likewise for die events: a container that started and exited before its inspect came back. */
-  private readonly diedWhilePending = new Set<string>();
+  /**
+   * The last start or die event of a container whose create-time inspect was under
+   * way: the inspect may tell of a state it has left since (a die implies a start).
+   */
+  private readonly eventWhilePending = new Map<string, 'start' | 'die'>();
   /** The rule that selected each followed container. */
   private readonly selectedBy = new Map<string, string>();
 
@@ -321,10 +322,8 @@ export class DockerLogsReceiver {
       case 'start':
         reader?.containerStarted();
         if (reader !== undefined) reader.wake();
-        else if (this.pending.has(event.id)) {
-          this.startedWhilePending.add(event.id);
-          this.diedWhilePending.delete(event.id);
-        } else this.track(event.id, false, event);
+        else if (this.pending.has(event.id)) this.eventWhilePending.set(event.id, 'start');
+        else this.track(event.id, false, event);
         break;
       case 'rename':
         if (reader !== undefined) void this.refresh(reader);
@@ -340,7 +339,7 @@ export class DockerLogsReceiver {
       case 'die':
         // A follow stream ends by itself after the last line; a file stream is told.
         if (reader !== undefined) reader.containerExited();
-        else if (this.pending.has(event.id)) this.diedWhilePending.add(event.id);
+        else if (this.pending.has(event.id)) this.eventWhilePending.set(event.id, 'die');
         break;
       default:
         break;
@@ -389,9 +388,8 @@ export class DockerLogsReceiver {
       })
       .finally(() => {
         this.pending.delete(id);
-        // Gone before it was known (or we stopped): nothing waits for these any more.
-        this.startedWhilePending.delete(id);
-        this.diedWhilePending.delete(id);
+        // Gone before it was known (or we stopped): nothing waits for it any more.
+        this.eventWhilePending.delete(id);
       });
     this.pending.set(id, work);
   }
@@ -427,15 +425,11 @@ export class DockerLogsReceiver {
   }
 
   private addReader(details: ContainerDetails, startAtEnd: boolean): void {
-    if (this.state !== 'running' || this.readers.has(details.id)) {
-      this.startedWhilePending.delete(details.id);
-      this.diedWhilePending.delete(details.id);
-      return;
-    }
+    const lastEvent = this.eventWhilePending.get(details.id);
+    this.eventWhilePending.delete(details.id);
+    if (this.state !== 'running' || this.readers.has(details.id)) return;
     const decision = this.filter.decide(details);
     if (!decision.collect) {
-      this.startedWhilePending.delete(details.id);
-      this.diedWhilePending.delete(details.id);
       this.skipped.set(details.id, { name: details.name, decision });
       this.logger.debug('not collecting container', { id: details.id.slice(0, 12), name: details.name, rule: decision.rule });
       return;
@@ -444,8 +438,8 @@ export class DockerLogsReceiver {
     const shaping = this.shapingFor(details);
     const saved: ContainerPosition | undefined = this.checkpoints.get(details.id);
     const reader = new ContainerReader(this.readerContext(), details, saved, startAtEnd, shaping);
-    if (this.startedWhilePending.delete(details.id)) reader.containerStarted();
-    if (this.diedWhilePending.delete(details.id)) reader.containerExited();
+    if (lastEvent !== undefined) reader.containerStarted();
+    if (lastEvent === 'die') reader.containerExited();
     this.readers.set(details.id, reader);
     this.logger.debug('following container', { id: details.id.slice(0, 12), name: details.name, resume: saved !== undefined });
     reader.wake();
