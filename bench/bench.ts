@@ -25,6 +25,7 @@
  *   idle     50 sleeping containers for 60 s (read_from: auto): receiver CPU % and RSS.
  *   profile  One more backlog run per source under `node --cpu-prof` (protobuf, or
  *            --profile-encoding json), summarised by self time (not in the figures above).
+ *   profile-live  The same for one live run per source.
  *
  * Every case ends with an exact count (each line written delivered exactly
  * once); a case that fails it makes the run exit 1 (goals that are missed are
@@ -61,13 +62,14 @@ import type { ProfileSummary } from './lib/bench-profile.js';
 import { describeRun, FILES_GOALS, goals, markdown, summarize } from './lib/bench-report.js';
 import { BenchSink } from './lib/bench-sink.js';
 
-const CASES = ['backlog', 'live', 'idle', 'profile'] as const;
+const CASES = ['backlog', 'live', 'idle', 'profile', 'profile-live'] as const;
 type CaseName = (typeof CASES)[number];
 
 const USAGE = `usage: npm run bench -- [options]
   --quick               short version: 200 000 backlog lines, 15 s live and idle windows
   --repeat N            runs of each case (default 1; backlog alternates receiver and baseline)
-  --cases LIST          any of backlog,live,idle,profile (default backlog,live,idle)
+  --cases LIST          any of backlog,live,idle,profile,profile-live (default backlog,live,idle);
+                        profile-live: one more live run per source under node --cpu-prof
   --sources LIST        log sources for backlog, live and profile: any of api,files (default
                         api,files): the receiver runs with read_from: api (Engine API streams) or
                         read_from: files (the engine's json-file logs read directly; needs read
@@ -294,7 +296,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
   const results: CaseResult[] = [];
   const record = (r: CaseResult): void => {
     results.push(r);
-    log(`${describeRun(r)}${r.case === 'backlog' && r.profile !== undefined ? ' (profiled)' : ''}: ${describe(r)}`);
+    log(`${describeRun(r)}${'profile' in r && r.profile !== undefined ? ' (profiled)' : ''}: ${describe(r)}`);
   };
   const profiles: Array<{ source: Source; encoding: Encoding; summary: ProfileSummary }> = [];
   const profileTexts: string[] = [];
@@ -350,6 +352,23 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
         }
       }
     }
+    if (options.cases.includes('profile-live')) {
+      for (const source of options.sources) {
+        const dir = join(REPO_ROOT, '.tmp', 'bench', `profile-live-${source}-${Date.now()}`);
+        mkdirSync(dir, { recursive: true });
+        log(`profile: live receiver (read_from: ${source}) under --cpu-prof → ${dir}`);
+        const r = await live(ctx, { containers: options.containers, ratePerContainer: options.rate, seconds: options.liveSeconds }, source, 1, dir);
+        const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+        if (file !== undefined) {
+          r.profile = join(dir, file);
+          profileTexts.push(`### CPU profile of the receiver (live, protobuf, read_from: ${source})\n\n${formatProfile(summarizeProfile(r.profile, 30))}`);
+        } else if (r.ok) {
+          r.ok = false;
+          r.failure = 'no .cpuprofile was written';
+        }
+        record(r);
+      }
+    }
     if (options.cases.includes('idle')) {
       for (let run = 1; run <= options.repeat; run++) {
         log(`idle run ${run}: read_from: auto (the product default), ${options.containers} sleeping containers for ${options.idleSeconds} s`);
@@ -361,7 +380,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
   }
 
   // The profiled run is reported, but not part of the figures (profiling slows it down).
-  const measured = results.filter((r) => !(r.case === 'backlog' && r.profile !== undefined));
+  const measured = results.filter((r) => !('profile' in r && r.profile !== undefined));
   const summary = summarize(measured);
   const verdicts = goals(summary);
   const shownOptions = {

@@ -165,6 +165,7 @@ export interface LiveResult extends Common {
   latencyP99Ms: number;
   latencyMaxMs: number;
   eventLoopDelay: EventLoopDelay | null;
+  profile?: string;
 }
 
 export interface IdleResult extends Common {
@@ -495,7 +496,7 @@ export interface LiveOptions {
  * for every line. When the window opens, every reader of the writers must be
  * found reading from `source`.
  */
-export async function live(ctx: BenchContext, o: LiveOptions, source: Source, run: number): Promise<LiveResult> {
+export async function live(ctx: BenchContext, o: LiveOptions, source: Source, run: number, cpuProfDir?: string): Promise<LiveResult> {
   const { sink } = ctx;
   sink.reset();
   const perContainer = Math.round(o.ratePerContainer * o.seconds);
@@ -509,7 +510,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, source: Source, ru
     overallCpuPercent: NaN, cpuMicrosPerLine: NaN, overallCpuMicrosPerLine: NaN, rssMaxMB: NaN, peakRssMB: NaN, latencyP50Ms: NaN, latencyP90Ms: NaN, latencyP99Ms: NaN, latencyMaxMs: NaN,
     eventLoopDelay: null, foreignRecords: 0, foreignRunning: foreign, loadAverage1m: load1m(),
   };
-  const child = await startReceiver(ctx, `live-${source}`, receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: source }), true);
+  const child = await startReceiver(ctx, `live-${source}`, receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: source }), true, cpuProfDir);
   const rss = new RssSampler(child.pid);
   const timers: NodeJS.Timeout[] = [];
   let started: string[] = [];
