@@ -133,22 +133,78 @@ class Writer {
     this.pos += 8;
   }
 
-  /** Nanoseconds since the epoch of an HrTime as fixed64, exactly (the value exceeds 2^53). */
-  hrTime([seconds, nanos]: HrTime): void {
-    // seconds * 1e9 + nanos in two 32-bit halves, with every intermediate below 2^53.
-    const sLo = seconds % 65536;
-    const sHi = (seconds - sLo) / 65536;
-    const a = sLo * 1e9 + nanos;
-    const b = sHi * 1e9;
-    const bLo = b % 65536;
-    const bHi = (b - bLo) / 65536;
-    const t = bLo * 65536 + a;
-    const lo = t % 4294967296;
-    const hi = bHi + (t - lo) / 4294967296;
-    this.buf.writeUInt32LE(lo, this.pos);
-    this.buf.writeUInt32LE(hi, this.pos + 4);
-    this.pos += 8;
+  /**
+   * Nanoseconds since the epoch of an HrTime as fixed64, exactly (the value exceeds 2^53).
+   * Hot path (twice per record): `seconds × 1e9` is kept in `cache` as two 32-bit halves,
+   * since consecutive records almost always share their second.
+   */
+  hrTime(time: HrTime, cache: SecondsCache): void {
+    const seconds = time[0];
+    const nanos = time[1];
+    if (!(nanos >= 0 && nanos < 1e9 && seconds >= 0)) {
+      this.unusualHrTime(seconds, nanos);
+      return;
+    }
+    if (seconds !== cache.seconds) {
+      splitNanos(seconds, 0, cache);
+      cache.seconds = seconds;
+    }
+    let lo = cache.lo + nanos;
+    let hi = cache.hi;
+    if (lo >= 4294967296) {
+      lo -= 4294967296;
+      hi++;
+    }
+    this.fixed64(lo, hi);
   }
+
+  /** Nanoseconds not in 0..999999999 carry into the seconds; a time before the epoch is written as 0 (unknown). */
+  private unusualHrTime(seconds: number, nanos: number): void {
+    const carry = Math.floor(nanos / 1e9);
+    const total = secondsCache();
+    if (seconds + carry >= 0) splitNanos(seconds + carry, nanos - carry * 1e9, total);
+    this.fixed64(total.lo, total.hi);
+  }
+
+  /** Two 32-bit halves, little-endian. */
+  private fixed64(lo: number, hi: number): void {
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = lo;
+    b[p++] = lo >>> 8;
+    b[p++] = lo >>> 16;
+    b[p++] = lo >>> 24;
+    b[p++] = hi;
+    b[p++] = hi >>> 8;
+    b[p++] = hi >>> 16;
+    b[p++] = hi >>> 24;
+    this.pos = p;
+  }
+}
+
+/** `seconds × 1e9` of the last HrTime written, as the two 32-bit halves of a uint64. */
+interface SecondsCache {
+  seconds: number;
+  lo: number;
+  hi: number;
+}
+
+function secondsCache(): SecondsCache {
+  return { seconds: NaN, lo: 0, hi: 0 };
+}
+
+/** seconds × 1e9 + nanos as two 32-bit halves, exactly: every intermediate stays below 2^53. */
+function splitNanos(seconds: number, nanos: number, out: SecondsCache): void {
+  const sLo = seconds % 65536;
+  const sHi = (seconds - sLo) / 65536;
+  const a = sLo * 1e9 + nanos;
+  const b = sHi * 1e9;
+  const bLo = b % 65536;
+  const bHi = (b - bLo) / 65536;
+  const t = bLo * 65536 + a;
+  const lo = t % 4294967296;
+  out.lo = lo;
+  out.hi = bHi + (t - lo) / 4294967296;
 }
 
 // ---------------------------------------------------------------------------
@@ -291,6 +347,9 @@ export class OtlpProtoLogsEncoder {
   private bodyLengths: number[] = [];
   private attributeBytes: Array<Buffer | null> = [];
   private recordSizes: number[] = [];
+  /** The last second of each kind of time written (records of one batch mostly share them). */
+  private readonly recordSeconds = secondsCache();
+  private readonly observedSeconds = secondsCache();
 
   encode(records: readonly ReadableLogRecord[]): Uint8Array {
     // Group by Resource object, then by scope object, keeping first-seen order.
@@ -441,7 +500,7 @@ export class OtlpProtoLogsEncoder {
 
   private writeRecord(w: Writer, r: ReadableLogRecord, i: number): void {
     w.byte(TAG.recordTime);
-    w.hrTime(r.hrTime);
+    w.hrTime(r.hrTime, this.recordSeconds);
     if (r.severityNumber !== undefined && (r.severityNumber as number) !== 0) {
       w.byte(TAG.recordSeverityNumber);
       w.varint(r.severityNumber);
@@ -482,7 +541,7 @@ export class OtlpProtoLogsEncoder {
       }
     }
     w.byte(TAG.recordObservedTime);
-    w.hrTime(r.hrTimeObserved);
+    w.hrTime(r.hrTimeObserved, this.observedSeconds);
     if (r.eventName !== undefined && r.eventName !== '') w.stringField(TAG.recordEventName, r.eventName);
   }
 }

@@ -48,6 +48,20 @@ test('plain lines of two containers, shared and own attributes', () => {
   ]);
 });
 
+test('timestamps: records sharing a second (the cached path), carries into the upper half, unusual HrTimes', () => {
+  // 1_795_888_789 × 1e9 mod 2^32 is 3_840_345_600 + …: nanos near 1e9 carry into the upper 32 bits.
+  const times: Array<[number, number]> = [];
+  for (const seconds of [1_795_888_789, 1_795_888_789, 1_795_888_790, 4_294_967_296, 0, 1]) {
+    for (const nanos of [0, 999_999_999, 454_705_000, 454_705_001, 1]) times.push([seconds, nanos]);
+  }
+  same(times.map((t, i) => record({ hrTime: t, hrTimeObserved: times[times.length - 1 - i] })));
+  const decoded = decodeLogsRequestProto(
+    new OtlpProtoLogsEncoder().encode([record({ hrTime: [10, 1_500_000_000] }), record({ hrTime: [10, -1] }), record({ hrTime: [-5, 0] })]),
+  );
+  const got = decoded.map((r) => r.timeUnixNano);
+  assert.deepEqual(got, [11_500_000_000n, 9_999_999_999n, 0n]);
+});
+
 test('structured bodies, severity, trace context and event names', () => {
   same([
     record({ body: { level: 'warn', n: 91, big: 2 ** 60, neg: -5, f: 1.5, ok: false, nested: { a: [1, 'two', null, { b: true }] }, bytes: new Uint8Array([1, 2, 3]) } }),
