@@ -261,7 +261,9 @@ export class DockerEngine {
 
   /**
    * Opens a follow stream of a container's logs with timestamps. The caller owns
-   * the returned stream and must destroy it.
+   * the returned stream and must destroy it. Each 'data' chunk is lent: it is
+   * valid only during its event (a view of the read buffer every log stream
+   * shares), so frame it at once and copy what must be kept, as LogFramer does.
    */
   async openLogStream(id: string, request: LogStreamRequest): Promise<Readable> {
     const query: Query = { follow: request.follow, stdout: true, stderr: true, timestamps: true, tail: request.tail, since: request.since };
@@ -269,7 +271,7 @@ export class DockerEngine {
     try {
       // Our own response reader: dockerd sends one HTTP chunk per log message (see raw-stream.ts).
       // The answer must begin within the call timeout; the stream itself may then be quiet for ever.
-      return await openRawStream(this.address, path, request.signal, this.timeoutMs);
+      return await openRawStream(this.address, path, request.signal, this.timeoutMs, true);
     } catch (err) {
       const failure = err instanceof RawHttpStatusError ? Object.assign(new Error(dockerErrorMessage(err.message, err.statusCode)), { statusCode: err.statusCode }) : err;
       throw engineError(failure, `open log stream of ${id.slice(0, 12)}`, this.endpoint);

@@ -37,6 +37,21 @@ const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /**
+ * One read buffer for every plain (not TLS) log socket, filled by the socket's
+ * `onread` reads: no Buffer is allocated per read, and a paused socket stops
+ * reading at once. Safe to share because every read is handed over before the
+ * next one can happen (see RawResponseBody.feed: what must outlive the callback
+ * is copied).
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
+let sharedReadBuffer: Buffer | null = null;
+
+function readBuffer(): Buffer {
+  sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  return sharedReadBuffer;
+}
+
+/**
  * Removes HTTP/1.1 chunked transfer framing. Works in place: the payload bytes
  * of a buffer are moved to its front (a forward memmove) and that part returned.
  */
@@ -170,7 +185,17 @@ export class RawResponseBody extends Readable {
   private remaining: number | null;
   private ended = false;
 
-  constructor(socket: Socket, head: ResponseHead) {
+  /**
+   * @param sharedBytes what feed() is given is a view of the shared read buffer, overwritten by the next read
+   * @param borrowChunks the consumer handles each 'data' chunk within the event and keeps no reference to it,
+   *   so a chunk may be such a view (no copy); otherwise every chunk is the consumer's own
+   */
+  constructor(
+    socket: Socket,
+    head: ResponseHead,
+    private readonly sharedBytes: boolean,
+    private readonly borrowChunks: boolean,
+  ) {
     super({ highWaterMark: 0 });
     this.socket = socket;
     this.decoder = head.chunked ? new ChunkedDecoder() : null;
@@ -194,8 +219,29 @@ export class RawResponseBody extends Readable {
     } else {
       payload = bytes;
     }
-    if (payload.length > 0 && !this.push(payload)) this.socket.pause();
+    if (payload.length > 0) {
+      if (this.sharedBytes && this.borrowChunks && this.readableFlowing === true && this.readableLength === 0) {
+        // What push() would do here (flowing, nothing queued), minus its bookkeeping: the chunk is
+        // handled within the event, so the view needs no copy.
+        this.emit('data', payload);
+      } else if (!this.push(this.sharedBytes ? Buffer.from(payload) : payload)) {
+        this.socket.pause();
+      }
+    }
     if (this.decoder?.done === true || this.remaining === 0) this.finish();
+  }
+
+  /** Also stops reading the socket (a chunk handed over without push() leaves _read uncalled). */
+  override pause(): this {
+    super.pause();
+    this.socket.pause();
+    return this;
+  }
+
+  override resume(): this {
+    super.resume();
+    if (!this.destroyed) this.socket.resume();
+    return this;
   }
 
   /** The connection ended: a complete body ends, a cut one fails. */
@@ -234,18 +280,29 @@ export class RawResponseBody extends Readable {
  * other statuses, or with the socket's error; with ETIMEDOUT when no answer
  * began within `headTimeoutMs` (0: no limit; a stream may then be quiet for ever).
  */
-export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal, headTimeoutMs = 0): Promise<RawResponseBody> {
+export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal, headTimeoutMs = 0, borrowChunks = false): Promise<RawResponseBody> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(abortError(signal));
       return;
     }
+    // Plain sockets read into the shared buffer (onread); TLS sockets emit their own buffers.
+    let onBytes: (bytes: Buffer) => void = () => undefined;
+    const onread = {
+      buffer: readBuffer(),
+      callback: (n: number, buf: Uint8Array): boolean => {
+        onBytes((buf as Buffer).subarray(0, n));
+        return !(body?.isPaused() ?? false);
+      },
+    };
+    const sharedBytes = !target.tls;
     const socket: Socket =
       target.socketPath !== undefined
-        ? netConnect({ path: target.socketPath })
+        ? netConnect({ path: target.socketPath, onread })
         : target.tls
           ? tlsConnect({ host: target.host, port: target.port, ca: target.ca, cert: target.cert, key: target.key, rejectUnauthorized: target.rejectUnauthorized, ...(target.host !== undefined && isIP(target.host) === 0 ? { servername: target.host } : {}) })
-          : netConnect({ host: target.host, port: target.port ?? 2375 });
+          : netConnect({ host: target.host, port: target.port ?? 2375, onread });
+    if (target.tls) socket.on('data', (bytes: Buffer) => onBytes(bytes));
     socket.setNoDelay(true);
     let head: Buffer = Buffer.alloc(0);
     let body: RawResponseBody | null = null;
@@ -269,7 +326,8 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('close', () => signal.removeEventListener('abort', onAbort));
     const onHeadData = (data: Buffer): void => {
-      head = head.length === 0 ? data : Buffer.concat([head, data]);
+      // A copy: the read buffer is shared.
+      head = head.length === 0 ? Buffer.from(data) : Buffer.concat([head, data]);
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) {
         if (head.length > MAX_HEADER_BYTES) fail(new Error('the engine sent response headers longer than 64 KiB'));
@@ -280,10 +338,9 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
         fail(new Error(`the engine did not answer with HTTP/1.1 (${JSON.stringify(head.toString('latin1', 0, Math.min(end, 80)))})`));
         return;
       }
-      socket.off('data', onHeadData);
-      const stream = new RawResponseBody(socket, parsed);
+      const stream = new RawResponseBody(socket, parsed, sharedBytes, borrowChunks);
       body = stream;
-      socket.on('data', (bytes: Buffer) => stream.feed(bytes));
+      onBytes = (bytes) => stream.feed(bytes);
       socket.once('end', () => stream.socketEnded());
       socket.once('error', (err) => stream.destroy(err));
       socket.once('close', () => stream.socketEnded());
@@ -303,7 +360,7 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
       );
       if (rest.length > 0) stream.feed(rest);
     };
-    socket.on('data', onHeadData);
+    onBytes = onHeadData;
     socket.once('error', (err) => fail(err));
     socket.once('close', () => fail(Object.assign(new Error('the engine closed the connection before answering'), { code: 'ECONNRESET' })));
     socket.write(`GET ${path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-logs-receiver\r\nConnection: close\r\n\r\n`);

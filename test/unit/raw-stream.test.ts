@@ -183,3 +183,76 @@ test('an engine that accepts and never answers: ETIMEDOUT after the head timeout
     await peerClosed();
   });
 });
+
+/** A server answering every request with `pieces` as chunks, one write every `gapMs`. */
+function trickleServer(pieces: Buffer[], gapMs: number): (socket: Socket) => void {
+  return (socket) =>
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      let k = 0;
+      const next = (): void => {
+        if (socket.destroyed) return;
+        if (k === pieces.length) {
+          socket.end('0\r\n\r\n');
+          return;
+        }
+        const p = pieces[k++];
+        socket.write(`${p.length.toString(16)}\r\n`);
+        socket.write(Buffer.concat([p, Buffer.from('\r\n')]));
+        setTimeout(next, gapMs);
+      };
+      next();
+    });
+}
+
+function ended(body: NodeJS.ReadableStream): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    body.once('end', resolve);
+    body.once('error', reject);
+  });
+}
+
+test('the shared read buffer: two streams read side by side, chunks kept by an owner stay intact, lent chunks are right during their event', async () => {
+  const piecesA = Array.from({ length: 40 }, (_, k) => Buffer.from(`A${k} ${'a'.repeat(50 + k)}\n`));
+  const piecesB = Array.from({ length: 40 }, (_, k) => Buffer.from(`B${k} ${'b'.repeat(90 - k)}\n`));
+  await withServer(trickleServer(piecesA, 1), async (portA) => {
+    await withServer(trickleServer(piecesB, 1), async (portB) => {
+      // Owned chunks (the default): kept as they are, read after the fact.
+      const owned = await openRawStream(target(portA), '/x', new AbortController().signal);
+      // Lent chunks: copied out within the event, as the log reader's framer does.
+      const lent = await openRawStream(target(portB), '/x', new AbortController().signal, 0, true);
+      const kept: Buffer[] = [];
+      const copied: Buffer[] = [];
+      owned.on('data', (b: Buffer) => kept.push(b));
+      lent.on('data', (b: Buffer) => copied.push(Buffer.from(b)));
+      await Promise.all([ended(owned), ended(lent)]);
+      assert.equal(Buffer.concat(kept).toString(), Buffer.concat(piecesA).toString());
+      assert.equal(Buffer.concat(copied).toString(), Buffer.concat(piecesB).toString());
+    });
+  });
+});
+
+test('lent chunks: a consumer that pauses stops the reads until it resumes, and still gets every byte once', async () => {
+  const pieces = Array.from({ length: 30 }, (_, k) => Buffer.from(`${String(k).padStart(3, '0')} ${'x'.repeat(200)}\n`));
+  await withServer(trickleServer(pieces, 1), async (port) => {
+    const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+    const got: string[] = [];
+    let pausedAt = -1;
+    let readWhilePaused = false;
+    body.on('data', (b: Buffer) => {
+      if (body.isPaused()) readWhilePaused = true;
+      got.push(b.toString());
+      if (got.length % 3 === 0) {
+        body.pause();
+        pausedAt = got.length;
+        setTimeout(() => {
+          assert.equal(got.length, pausedAt, 'no data while paused');
+          body.resume();
+        }, 15);
+      }
+    });
+    await ended(body);
+    assert.equal(readWhilePaused, false);
+    assert.equal(got.join(''), Buffer.concat(pieces).toString());
+  });
+});
