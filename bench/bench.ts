@@ -92,6 +92,8 @@ const USAGE = `usage: npm run bench -- [options]
                         run and stop it at the end: no other users' containers to read
   --queue-size N        the exporter's sending_queue.queue_size (default: the product default, 16384)
   --node-args=ARGS      extra node options for the receiver process, e.g. --node-args=--max-semi-space-size=32
+  --no-self-metrics     leave out the receiver's own metrics pipeline (the product default exports them
+                        with the logs, here to the sink's /v1/metrics)
   --no-filter           no container filter: the receiver reads every container on the engine (the
                         default config has include.names matching this run's containers only)`;
 
@@ -116,6 +118,7 @@ interface Options {
   logLevel: string;
   privateEngine: boolean;
   queueSize: number | null;
+  selfMetrics: boolean;
   nodeArgs: string[];
   filter: boolean;
 }
@@ -143,6 +146,7 @@ function parseOptions(argv: string[]): Options {
       'queue-size': { type: 'string' },
       'node-args': { type: 'string' },
       'no-filter': { type: 'boolean' },
+      'no-self-metrics': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -188,6 +192,7 @@ function parseOptions(argv: string[]): Options {
     logLevel: values['log-level'] ?? 'warn',
     privateEngine: values['private-engine'] === true,
     filter: values['no-filter'] !== true,
+    selfMetrics: values['no-self-metrics'] !== true,
     nodeArgs: (values['node-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
     queueSize: values['queue-size'] === undefined ? null : Math.floor(num(values['queue-size'], 10_000, 'queue-size')),
   };
@@ -281,6 +286,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     tmpDir,
     logLevel: options.logLevel,
     queueSize: options.queueSize,
+    selfMetrics: options.selfMetrics,
     nodeArgs: options.nodeArgs,
     runPrefix,
     includeNames: options.filter ? `dlrt-${runPrefix}-*` : null,
@@ -400,6 +406,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     impl: options.impl,
     engine: privateEngine ? 'private' : 'shared',
     queueSize: options.queueSize ?? 'default',
+    selfMetrics: options.selfMetrics ? 'exported to the sink (product default)' : 'none (--no-self-metrics)',
     nodeArgs: options.nodeArgs.join(' '),
     filter: options.filter ? 'this run\'s containers' : 'none (every container)',
   };
@@ -416,7 +423,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     foreignContainersAtStart: foreignAtStart.length,
     method: [
       'The receiver runs as a child process (bench/lib/bench-receiver-child.ts: what src/cli/main.ts does, plus monitorEventLoopDelay) from dist/; CPU is utime+stime of /proc/PID/stat over the window, RSS from /proc/PID/status (VmRSS sampled every second, VmHWM at the end).',
-      'Its config is the product default except start_at, read_from, the container filter, the exporter endpoint (a local sink), encoding, and compression: none.',
+      `Its config is the product default except start_at, read_from, the container filter, the exporter endpoint (a local sink), encoding, and compression: none${options.selfMetrics ? '' : ', and no metrics pipeline (--no-self-metrics)'}.`,
       `Sources: backlog, live and profile run once per source in --sources (${options.sources.join(', ')}), with receivers.docker_logs.read_from: api (Engine API follow streams, bounded by stream_timeout) or read_from: files (the engine's json-file logs, LogPath, read directly; readable here because the harness runs as root). Every such run asks the receiver (service.status(), over IPC, while its streams are open) which source each of its readers of this run's containers uses; a run where any reads from the other source fails. Idle runs with the product default (read_from not set: auto, which picks files when the container uses json-file and its log is readable here, else the API) and reports what auto chose.`,
       'The sink counts records by the resource attribute container.name and checks the sequence number at the start of each line (each of 1..N exactly once); records of other containers are counted as foreign. The receiver is configured with include.names matching only this run\'s containers (unless --no-filter: then it also reads other users\' containers on a shared engine, and µs/line divides its CPU by all records delivered).',
       'Backlog: the container writes its lines and then sleeps (it must be running: the receiver does not read a stopped container created before it started). Time and CPU run from the go message (modules and config already loaded; the service start-up, engine listing and inspect are inside the window) to the moment the sink holds every line; for the baseline (one API follow request counting newlines, the API ratio\'s reference), to the moment it has counted every line. Runs alternate: for each encoding, each source, then a baseline.',

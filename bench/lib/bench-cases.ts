@@ -42,6 +42,8 @@ export interface BenchContext {
   logLevel: string;
   /** exporters.otlphttp.sending_queue.queue_size, when not the default. */
   queueSize: number | null;
+  /** The receiver's own metrics pipeline, as in the product default (exported to the sink, which accepts and ignores them). */
+  selfMetrics: boolean;
   /** Extra node options for the receiver process. */
   nodeArgs: string[];
   /**
@@ -229,7 +231,7 @@ function deltas(a: Snapshot, b: Snapshot): { seconds: number; reader: number; re
 
 /** readFrom null: the key is left out (the product default, auto). */
 export function receiverConfigYaml(ctx: BenchContext, o: { startAt: 'beginning' | 'end'; encoding: Encoding; readFrom: Source | null }): string {
-  return `# Written by bench/bench.ts: product defaults except start_at, read_from (${o.readFrom ?? 'not set: auto'}), the container filter (this run's containers), the sink, encoding and compression.
+  return `# Written by bench/bench.ts: product defaults except start_at, read_from (${o.readFrom ?? 'not set: auto'}), the container filter (this run's containers), the sink, encoding and compression${ctx.selfMetrics ? '' : ', and no metrics pipeline'}.
 receivers:
   docker_logs:
     endpoint: ${ctx.endpoint}
@@ -249,7 +251,7 @@ ${ctx.queueSize === null ? '' : `    sending_queue:\n      queue_size: ${ctx.que
       receivers: [docker_logs]
       processors: [batch]
       exporters: [otlphttp]
-  telemetry:
+${ctx.selfMetrics ? '    metrics:\n      receivers: [docker_logs]\n      exporters: [otlphttp]\n' : ''}  telemetry:
     logs:
       level: ${ctx.logLevel}
 `;
