@@ -52,7 +52,7 @@ import { parseArgs } from 'node:util';
 
 import { engineAddress, requireEngine } from '../test/helpers/docker.js';
 import { backlogBaseline, backlogReceiver, formatSources, idle, live, SOURCES } from './lib/bench-cases.js';
-import type { BacklogTarget, BenchContext, CaseResult, Encoding, Source } from './lib/bench-cases.js';
+import type { BacklogResult, BacklogTarget, BenchContext, CaseResult, Encoding, LiveResult, Source } from './lib/bench-cases.js';
 import { REPO_ROOT, childScript } from './lib/bench-children.js';
 import { ContainerSet, createBacklogContainer, foreignRunning } from './lib/bench-docker.js';
 import { startPrivateEngine } from './lib/bench-engine.js';
@@ -306,6 +306,24 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
   };
   const profiles: Array<{ source: Source; encoding: Encoding; summary: ProfileSummary }> = [];
   const profileTexts: string[] = [];
+  const liveLoad = { containers: options.containers, ratePerContainer: options.rate, seconds: options.liveSeconds };
+  /** One run under --cpu-prof into a fresh directory: the result carries the profile's path (or fails without one), with its summary. */
+  const profiled = async <R extends BacklogResult | LiveResult>(name: string, what: string, run: (dir: string) => Promise<R>): Promise<{ result: R; summary: ProfileSummary | null }> => {
+    const dir = join(REPO_ROOT, '.tmp', 'bench', `${name}-${Date.now()}`);
+    mkdirSync(dir, { recursive: true });
+    log(`profile: ${what} under --cpu-prof → ${dir}`);
+    const result = await run(dir);
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) {
+      if (result.ok) {
+        result.ok = false;
+        result.failure = 'no .cpuprofile was written';
+      }
+      return { result, summary: null };
+    }
+    result.profile = join(dir, file);
+    return { result, summary: summarizeProfile(result.profile, 30) };
+  };
   const foreignAtStart = await foreignRunning(docker, new Set());
   if (foreignAtStart.length > 0) log(`note: ${foreignAtStart.length} other container(s) running on the shared engine: ${foreignAtStart.slice(0, 8).join(', ')}`);
 
@@ -330,22 +348,13 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
       }
       if (options.cases.includes('profile')) {
         for (const source of options.sources) {
-          const dir = join(REPO_ROOT, '.tmp', 'bench', `profile-${source}-${Date.now()}`);
-          mkdirSync(dir, { recursive: true });
           const encoding = options.profileEncoding;
-          log(`profile: backlog receiver (read_from: ${source}, ${encoding}) under --cpu-prof → ${dir}`);
-          const r = await backlogReceiver(ctx, target, source, encoding, 1, dir);
-          const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-          if (file !== undefined) {
-            r.profile = join(dir, file);
-            const summary = summarizeProfile(r.profile, 30);
+          const { result, summary } = await profiled(`profile-${source}`, `backlog receiver (read_from: ${source}, ${encoding})`, (dir) => backlogReceiver(ctx, target, source, encoding, 1, dir));
+          if (summary !== null) {
             profiles.push({ source, encoding, summary });
             profileTexts.push(`### CPU profile of the receiver (backlog, ${encoding === 'proto' ? 'protobuf' : 'JSON'}, read_from: ${source})\n\n${formatProfile(summary)}`);
-          } else if (r.ok) {
-            r.ok = false;
-            r.failure = 'no .cpuprofile was written';
           }
-          record(r);
+          record(result);
         }
       }
       await containers.remove([c.id]);
@@ -354,25 +363,15 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
       for (let run = 1; run <= options.repeat; run++) {
         for (const source of options.sources) {
           log(`live run ${run}: read_from: ${source}, ${options.containers} containers × ${options.rate} lines/s for ${options.liveSeconds} s`);
-          record(await live(ctx, { containers: options.containers, ratePerContainer: options.rate, seconds: options.liveSeconds }, source, run));
+          record(await live(ctx, liveLoad, source, run));
         }
       }
     }
     if (options.cases.includes('profile-live')) {
       for (const source of options.sources) {
-        const dir = join(REPO_ROOT, '.tmp', 'bench', `profile-live-${source}-${Date.now()}`);
-        mkdirSync(dir, { recursive: true });
-        log(`profile: live receiver (read_from: ${source}) under --cpu-prof → ${dir}`);
-        const r = await live(ctx, { containers: options.containers, ratePerContainer: options.rate, seconds: options.liveSeconds }, source, 1, dir);
-        const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-        if (file !== undefined) {
-          r.profile = join(dir, file);
-          profileTexts.push(`### CPU profile of the receiver (live, protobuf, read_from: ${source})\n\n${formatProfile(summarizeProfile(r.profile, 30))}`);
-        } else if (r.ok) {
-          r.ok = false;
-          r.failure = 'no .cpuprofile was written';
-        }
-        record(r);
+        const { result, summary } = await profiled(`profile-live-${source}`, `live receiver (read_from: ${source})`, (dir) => live(ctx, liveLoad, source, 1, dir));
+        if (summary !== null) profileTexts.push(`### CPU profile of the receiver (live, protobuf, read_from: ${source})\n\n${formatProfile(summary)}`);
+        record(result);
       }
     }
     if (options.cases.includes('idle')) {
