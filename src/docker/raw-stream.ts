@@ -287,12 +287,13 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
       return;
     }
     // Plain sockets read into the shared buffer (onread); TLS sockets emit their own buffers.
+    // Pausing is RawResponseBody's: it pauses the socket, which for onread stops reading at once.
     let onBytes: (bytes: Buffer) => void = () => undefined;
     const onread = {
       buffer: readBuffer(),
       callback: (n: number, buf: Uint8Array): boolean => {
         onBytes((buf as Buffer).subarray(0, n));
-        return !(body?.isPaused() ?? false);
+        return true;
       },
     };
     const sharedBytes = !target.tls;
