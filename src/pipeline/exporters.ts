@@ -10,7 +10,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { ExportResult } from '@opentelemetry/core';
 import { ExportResultCode } from '@opentelemetry/core';
-import type { CompressionAlgorithm, OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base';
+import type { CompressionAlgorithm, OTLPExporterBase, OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base';
 import type { DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import { LOG_ATTRIBUTE_KEYS } from '../mapping/log-record.js';
@@ -121,24 +121,47 @@ const LOGS_EXPORTER_METRICS = { name: 'log', countItems: (request: ReadableLogRe
  * place of the generic serializer (see otlp-proto-encoder.ts for why).
  */
 async function protoLogExporter(options: OTLPExporterNodeConfigBase): Promise<LogRecordExporter> {
-  const [{ OTLPExporterBase }, { createOtlpHttpExportDelegate, convertLegacyHttpOptions }, { OtlpProtoLogsEncoder, decodeLogsResponse }] = await Promise.all([
+  const { OtlpProtoLogsEncoder, decodeLogsResponse } = await import('./otlp-proto-encoder.js');
+  const encoder = new OtlpProtoLogsEncoder();
+  return otlpProtoExporter<ReadableLogRecord[]>(options, {
+    signal: 'LOGS',
+    path: 'v1/logs',
+    component: 'otlp_http_log_exporter',
+    serialize: (records) => encoder.encode(records),
+    deserializeResponse: decodeLogsResponse,
+    exporterMetrics: LOGS_EXPORTER_METRICS,
+  });
+}
+
+export interface OtlpProtoSignal<Request> {
+  readonly signal: 'LOGS' | 'METRICS';
+  /** Appended to OTEL_EXPORTER_OTLP_ENDPOINT when no URL is configured. */
+  readonly path: string;
+  /** The SDK's component type, for its own exporter metrics. */
+  readonly component: string;
+  serialize(request: Request): Uint8Array;
+  deserializeResponse(data: Uint8Array): unknown;
+  readonly exporterMetrics: { readonly name: 'log' | 'metric_data_point'; countItems(request: Request): number };
+}
+
+/**
+ * The SDK's OTLP/HTTP transport with our own protobuf serializer, for any
+ * signal: what the SDK's *-otlp-proto exporters are, without the generated
+ * protobuf code of @opentelemetry/otlp-transformer that they load.
+ */
+export async function otlpProtoExporter<Request>(options: OTLPExporterNodeConfigBase, signal: OtlpProtoSignal<Request>): Promise<OTLPExporterBase<Request>> {
+  const [{ OTLPExporterBase }, { createOtlpHttpExportDelegate, convertLegacyHttpOptions }] = await Promise.all([
     import('@opentelemetry/otlp-exporter-base'),
     import('@opentelemetry/otlp-exporter-base/node-http'),
-    import('./otlp-proto-encoder.js'),
   ]);
-  const encoder = new OtlpProtoLogsEncoder();
-  const serializer = {
-    serializeRequest: (records: ReadableLogRecord[]): Uint8Array => encoder.encode(records),
-    deserializeResponse: decodeLogsResponse,
-  };
   const delegate = createOtlpHttpExportDelegate(
-    convertLegacyHttpOptions(options, 'LOGS', 'v1/logs', { 'Content-Type': 'application/x-protobuf' }),
-    serializer,
-    'otlp_http_log_exporter',
-    LOGS_EXPORTER_METRICS,
+    convertLegacyHttpOptions(options, signal.signal, signal.path, { 'Content-Type': 'application/x-protobuf' }),
+    { serializeRequest: (request: Request) => signal.serialize(request), deserializeResponse: (data: Uint8Array) => signal.deserializeResponse(data) },
+    signal.component,
+    signal.exporterMetrics,
     undefined,
   );
-  return new OTLPExporterBase<ReadableLogRecord[]>(delegate);
+  return new OTLPExporterBase<Request>(delegate);
 }
 
 /** Prints records to stdout, like the collector's debug exporter. */

@@ -17,7 +17,7 @@ import type { IMetricReader, PushMetricExporter, ResourceMetrics } from '@opente
 import type { Config, DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import type { Logger } from '../util/logger.js';
-import { OwnedAgent } from '../pipeline/exporters.js';
+import { OwnedAgent, otlpProtoExporter } from '../pipeline/exporters.js';
 import type { ReceiverMetrics } from './metrics.js';
 
 export interface SelfTelemetry {
@@ -78,21 +78,28 @@ export async function createSelfTelemetry(config: Config, version: string, logge
 }
 
 async function otlpMetricExporter(config: OtlpHttpExporterConfig, agent: OwnedAgent): Promise<PushMetricExporter> {
-  const { AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
   const options = {
     httpAgentOptions: agent.factory,
     url: metricsUrl(config),
     headers: { ...config.headers },
     compression: config.compression as CompressionAlgorithm,
     timeoutMillis: config.timeout,
-    temporalityPreference: AggregationTemporality.CUMULATIVE,
   };
   if (config.encoding === 'json') {
-    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
-    return new OTLPMetricExporter(options);
+    const [{ AggregationTemporality }, { OTLPMetricExporter }] = await Promise.all([import('@opentelemetry/sdk-metrics'), import('@opentelemetry/exporter-metrics-otlp-http')]);
+    return new OTLPMetricExporter({ ...options, temporalityPreference: AggregationTemporality.CUMULATIVE });
   }
-  const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter(options);
+  // Our own encoding (see otlp-proto-metrics.ts). With no temporality selector
+  // the periodic reader asks for cumulative points, as the JSON exporter is told to.
+  const { encodeMetricsRequest, decodeMetricsResponse, METRICS_EXPORTER_METRICS } = await import('./otlp-proto-metrics.js');
+  return otlpProtoExporter<ResourceMetrics>(options, {
+    signal: 'METRICS',
+    path: 'v1/metrics',
+    component: 'otlp_http_metric_exporter',
+    serialize: encodeMetricsRequest,
+    deserializeResponse: decodeMetricsResponse,
+    exporterMetrics: METRICS_EXPORTER_METRICS,
+  });
 }
 
 async function startPrometheus(host: string, port: number): Promise<PrometheusExporter> {

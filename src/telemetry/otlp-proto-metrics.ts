@@ -1,0 +1,243 @@
+/**
+ * OTLP/protobuf encoding of the receiver's own metrics (an
+ * ExportMetricsServiceRequest), plugged into the SDK's OTLP/HTTP transport as
+ * the logs encoder is. Why not the SDK's metrics exporter: it loads
+ * @opentelemetry/otlp-transformer's generated protobuf code and the JSON
+ * exporter it extends, about 4 MB of resident memory for a request sent every
+ * few seconds — most of the headroom the idle and live memory goals have.
+ *
+ * Speed does not matter here (a few dozen points per collection), so each
+ * message is built as a list of parts and measured as it goes. A unit test
+ * checks that the bytes decode to exactly what the SDK's serializer writes.
+ */
+import type { HrTime } from '@opentelemetry/api';
+import { AggregationTemporality, DataPointType } from '@opentelemetry/sdk-metrics';
+import type { DataPoint, Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ExportResponse } from '../pipeline/otlp-proto-wire.js';
+import { Writer, decodeExportResponse, encodeKeyValues, encodeScope, secondsCache, varintSize } from '../pipeline/otlp-proto-wire.js';
+
+/** Field tags of metrics/v1: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited). */
+const TAG = {
+  requestResourceMetrics: 0x0a,
+  resourceMetricsResource: 0x0a,
+  resourceMetricsScopeMetrics: 0x12,
+  resourceMetricsSchemaUrl: 0x1a,
+  resourceAttributes: 0x0a,
+  scopeMetricsScope: 0x0a,
+  scopeMetricsMetrics: 0x12,
+  scopeMetricsSchemaUrl: 0x1a,
+  metricName: 0x0a,
+  metricDescription: 0x12,
+  metricUnit: 0x1a,
+  metricGauge: 0x2a,
+  metricSum: 0x3a,
+  metricHistogram: 0x4a,
+  dataPoints: 0x0a,
+  aggregationTemporality: 0x10,
+  isMonotonic: 0x18,
+  pointStartTime: 0x11,
+  pointTime: 0x19,
+  numberAsDouble: 0x21,
+  numberAsInt: 0x31,
+  numberAttributes: 0x3a,
+  histogramCount: 0x21,
+  histogramSum: 0x29,
+  histogramBucketCounts: 0x32,
+  histogramExplicitBounds: 0x3a,
+  histogramAttributes: 0x4a,
+  histogramMin: 0x59,
+  histogramMax: 0x61,
+} as const;
+
+/** opentelemetry-proto's AggregationTemporality numbers. */
+const TEMPORALITY = { [AggregationTemporality.DELTA]: 1, [AggregationTemporality.CUMULATIVE]: 2 } as const;
+
+/** api ValueType.INT: such points are written as as_int, the others as as_double. */
+const VALUE_TYPE_INT = 0;
+
+/** One message under construction: its fields as byte parts, and their total size. */
+class Message {
+  private readonly parts: Uint8Array[] = [];
+  size = 0;
+  private readonly seconds = secondsCache();
+
+  private scalar(bytes: number, write: (w: Writer) => void): this {
+    const w = new Writer(bytes);
+    write(w);
+    return this.raw(w.buf.subarray(0, w.pos));
+  }
+
+  /** Fields already encoded, with their tags (attributes). */
+  raw(bytes: Uint8Array): this {
+    this.parts.push(bytes);
+    this.size += bytes.length;
+    return this;
+  }
+
+  embed(tag: number, message: Message | Uint8Array): this {
+    const size = message instanceof Message ? message.size : message.length;
+    this.scalar(1 + varintSize(size), (w) => {
+      w.byte(tag);
+      w.varint(size);
+    });
+    if (message instanceof Message) {
+      for (const part of message.parts) this.raw(part);
+    } else {
+      this.raw(message);
+    }
+    return this;
+  }
+
+  string(tag: number, text: string | undefined): this {
+    if (text === undefined || text === '') return this;
+    const length = Buffer.byteLength(text);
+    return this.scalar(1 + varintSize(length) + length, (w) => w.stringField(tag, text, length));
+  }
+
+  varint(tag: number, n: number): this {
+    return this.scalar(1 + varintSize(n), (w) => {
+      w.byte(tag);
+      w.varint(n);
+    });
+  }
+
+  time(tag: number, time: HrTime): this {
+    return this.scalar(9, (w) => {
+      w.byte(tag);
+      w.hrTime(time, this.seconds);
+    });
+  }
+
+  double(tag: number, n: number | undefined): this {
+    if (n === undefined) return this;
+    return this.scalar(9, (w) => {
+      w.byte(tag);
+      w.double(n);
+    });
+  }
+
+  /** A count (an integer below 2^53) as fixed64. */
+  fixed64(tag: number, n: number): this {
+    return this.scalar(9, (w) => {
+      w.byte(tag);
+      writeUint64(w, n);
+    });
+  }
+
+  /** An integer as sfixed64 (two's complement). */
+  sfixed64(tag: number, n: number): this {
+    return this.scalar(9, (w) => {
+      w.byte(tag);
+      const v = BigInt.asUintN(64, BigInt(Math.trunc(n)));
+      w.fixed64(Number(v & 0xffffffffn), Number(v >> 32n));
+    });
+  }
+
+  packedFixed64(tag: number, values: readonly number[]): this {
+    if (values.length === 0) return this;
+    const body = values.length * 8;
+    return this.scalar(1 + varintSize(body) + body, (w) => {
+      w.byte(tag);
+      w.varint(body);
+      for (const n of values) writeUint64(w, n);
+    });
+  }
+
+  packedDouble(tag: number, values: readonly number[]): this {
+    if (values.length === 0) return this;
+    const body = values.length * 8;
+    return this.scalar(1 + varintSize(body) + body, (w) => {
+      w.byte(tag);
+      w.varint(body);
+      for (const n of values) w.double(n);
+    });
+  }
+
+  bytes(): Uint8Array {
+    return Buffer.concat(this.parts, this.size);
+  }
+}
+
+function writeUint64(w: Writer, n: number): void {
+  const lo = n % 4294967296;
+  w.fixed64(lo, (n - lo) / 4294967296);
+}
+
+function numberPoint(point: DataPoint<number>, valueType: number): Message {
+  const m = new Message().time(TAG.pointStartTime, point.startTime).time(TAG.pointTime, point.endTime);
+  if (valueType === VALUE_TYPE_INT) m.sfixed64(TAG.numberAsInt, point.value);
+  else m.double(TAG.numberAsDouble, point.value);
+  return m.raw(encodeKeyValues(point.attributes, TAG.numberAttributes));
+}
+
+function histogramPoint(point: DataPoint<Histogram>): Message {
+  const h = point.value;
+  return new Message()
+    .time(TAG.pointStartTime, point.startTime)
+    .time(TAG.pointTime, point.endTime)
+    .fixed64(TAG.histogramCount, h.count)
+    .double(TAG.histogramSum, h.sum)
+    .packedFixed64(TAG.histogramBucketCounts, h.buckets.counts)
+    .packedDouble(TAG.histogramExplicitBounds, h.buckets.boundaries)
+    .raw(encodeKeyValues(point.attributes, TAG.histogramAttributes))
+    .double(TAG.histogramMin, h.min)
+    .double(TAG.histogramMax, h.max);
+}
+
+/** A Metric, or null for a kind none of our instruments produces (exponential histograms). */
+function metric(data: MetricData): Message | null {
+  const m = new Message().string(TAG.metricName, data.descriptor.name).string(TAG.metricDescription, data.descriptor.description).string(TAG.metricUnit, data.descriptor.unit);
+  const temporality = TEMPORALITY[data.aggregationTemporality];
+  switch (data.dataPointType) {
+    case DataPointType.GAUGE: {
+      const gauge = new Message();
+      for (const p of data.dataPoints) gauge.embed(TAG.dataPoints, numberPoint(p, data.descriptor.valueType));
+      return m.embed(TAG.metricGauge, gauge);
+    }
+    case DataPointType.SUM: {
+      const sum = new Message();
+      for (const p of data.dataPoints) sum.embed(TAG.dataPoints, numberPoint(p, data.descriptor.valueType));
+      sum.varint(TAG.aggregationTemporality, temporality).varint(TAG.isMonotonic, data.isMonotonic ? 1 : 0);
+      return m.embed(TAG.metricSum, sum);
+    }
+    case DataPointType.HISTOGRAM: {
+      const histogram = new Message();
+      for (const p of data.dataPoints) histogram.embed(TAG.dataPoints, histogramPoint(p));
+      histogram.varint(TAG.aggregationTemporality, temporality);
+      return m.embed(TAG.metricHistogram, histogram);
+    }
+    default:
+      return null;
+  }
+}
+
+/** The ExportMetricsServiceRequest of one collection. */
+export function encodeMetricsRequest(resourceMetrics: ResourceMetrics): Uint8Array {
+  const rm = new Message().embed(TAG.resourceMetricsResource, encodeKeyValues(resourceMetrics.resource.attributes, TAG.resourceAttributes));
+  for (const scopeMetrics of resourceMetrics.scopeMetrics) {
+    const sm = new Message().embed(TAG.scopeMetricsScope, encodeScope(scopeMetrics.scope));
+    for (const data of scopeMetrics.metrics) {
+      const m = metric(data);
+      if (m !== null) sm.embed(TAG.scopeMetricsMetrics, m);
+    }
+    sm.string(TAG.scopeMetricsSchemaUrl, scopeMetrics.scope.schemaUrl);
+    rm.embed(TAG.resourceMetricsScopeMetrics, sm);
+  }
+  rm.string(TAG.resourceMetricsSchemaUrl, resourceMetrics.resource.schemaUrl);
+  return new Message().embed(TAG.requestResourceMetrics, rm).bytes();
+}
+
+/** What the SDK's exporter self-observability counts per request: data points. */
+export const METRICS_EXPORTER_METRICS = {
+  name: 'metric_data_point',
+  countItems(request: ResourceMetrics): number {
+    let count = 0;
+    for (const scopeMetrics of request.scopeMetrics) for (const m of scopeMetrics.metrics) count += m.dataPoints.length;
+    return count;
+  },
+} as const;
+
+/** ExportMetricsServiceResponse: partial_success { rejected_data_points, error_message }. */
+export function decodeMetricsResponse(data: Uint8Array): ExportResponse<'rejectedDataPoints'> {
+  return decodeExportResponse(data, 'rejectedDataPoints');
+}
