@@ -490,8 +490,8 @@ export class JsonFileTailer {
         const cur = this.current;
         const n = await this.readChunk(cur);
         if (this.closed) break;
-        // A short read usually means the end: fstat says so without another read round trip.
-        if (n === 0 || (n < this.chunkBytes && cur === this.current && cur.fd !== null && fs.fstatSync(cur.fd).size <= cur.offset)) await this.atEnd(cur);
+        if (n === 0) await this.atEnd(cur);
+        else if (n < this.chunkBytes && cur === this.current) await this.afterShortRead(cur);
       } catch (err) {
         if (this.closed) break;
         this.reportError(`reading ${this.current?.file ?? this.logPath} failed; restarting from the last delivered line`, err);
@@ -537,6 +537,22 @@ export class JsonFileTailer {
     this.parser.push(chunk);
     this.sink.batchEnd();
     return chunk.length;
+  }
+
+  /**
+   * A short read of a plain file has most likely reached its end. While the watch is up, the
+   * next write, rename or truncation will signal, so the tailer waits without looking (no
+   * syscall), and a read that finds nothing then goes through atEnd. This is the common case of
+   * live following: one read per wake instead of a read, an fstat and a stat. A rotated file
+   * (it will not signal again), a requested stop and a tailer without a watch look now.
+   */
+  private async afterShortRead(cur: CurrentFile): Promise<void> {
+    if (cur.gz || cur.fd === null) return; // zlib hands out pieces of any size: read on until it says 0
+    if (this.watcher !== null && !cur.rotated && !this.stopRequested) {
+      await this.waitForChange();
+      return;
+    }
+    if (fs.fstatSync(cur.fd).size <= cur.offset) await this.atEnd(cur);
   }
 
   /** At the end of the current file: more data, a rotation, a truncation, or nothing yet. */
