@@ -540,15 +540,17 @@ export class JsonFileTailer {
   }
 
   /**
-   * A short read of a plain file has most likely reached its end. While the watch is up, the
-   * next write, rename or truncation will signal, so the tailer waits without looking (no
-   * syscall), and a read that finds nothing then goes through atEnd. This is the common case of
-   * live following: one read per wake instead of a read, an fstat and a stat. A rotated file
-   * (it will not signal again), a requested stop and a tailer without a watch look now.
+   * A short read of a plain file has most likely reached its end. While the watch is up, every
+   * write, rename or truncation after the read will signal, so the tailer waits without looking
+   * (no syscall), and a read that then finds nothing goes through atEnd. This is the common case
+   * of live following: one read per wake instead of a read, an fstat and a stat.
+   * It looks now instead when a signal may already have been spent: a newer file is known (its
+   * rename and writes were signalled before this read, during an earlier read or a pause), the
+   * file is rotated (it will not signal again), or a stop is requested; and without a watch.
    */
   private async afterShortRead(cur: CurrentFile): Promise<void> {
     if (cur.gz || cur.fd === null) return; // zlib hands out pieces of any size: read on until it says 0
-    if (this.watcher !== null && !cur.rotated && !this.stopRequested) {
+    if (this.watcher !== null && !cur.rotated && !this.stopRequested && this.newer.length === 0) {
       await this.waitForChange();
       return;
     }
@@ -1079,9 +1081,11 @@ export class JsonFileTailer {
         this.signal();
       });
       watcher.on('error', () => {
-        // The directory went away (container removed) or the watch broke: the poll carries on.
+        // The directory went away (container removed) or the watch broke: the poll carries on,
+        // at its own pace from now (the wait in progress was set for the watched pace).
         if (this.watcher === watcher) this.watcher = null;
         watcher.close();
+        this.signal();
       });
       this.watcher = watcher;
     } catch (err) {

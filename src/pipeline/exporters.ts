@@ -107,21 +107,13 @@ export class OtlpHttpLogExporter implements LogExporter {
 }
 
 /**
- * What @opentelemetry/otlp-transformer's LogsExporterMetricsHelper is, written
- * here: importing that package for it loads its generated protobuf code (2–3 MB
- * of RSS at import, measured beside dist/service.js) that our own encoder makes
- * unnecessary.
- */
-const LOGS_EXPORTER_METRICS = { name: 'log', countItems: (request: ReadableLogRecord[]): number => request.length } as const;
-
-/**
  * The SDK's OTLP/HTTP protobuf log exporter (transport, retries, headers,
  * compression, the standard OTEL_EXPORTER_OTLP_* variables), assembled from its
  * parts as @opentelemetry/exporter-logs-otlp-proto does, with our encoder in
  * place of the generic serializer (see otlp-proto-encoder.ts for why).
  */
 async function protoLogExporter(options: OTLPExporterNodeConfigBase): Promise<LogRecordExporter> {
-  const { OtlpProtoLogsEncoder, decodeLogsResponse } = await import('./otlp-proto-encoder.js');
+  const { OtlpProtoLogsEncoder, decodeLogsResponse, LOGS_EXPORTER_METRICS } = await import('./otlp-proto-encoder.js');
   const encoder = new OtlpProtoLogsEncoder();
   return otlpProtoExporter<ReadableLogRecord[]>(options, {
     signal: 'LOGS',

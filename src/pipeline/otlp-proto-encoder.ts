@@ -7,7 +7,8 @@
  * encodes each string twice (once to size it, once to write it) with a
  * JavaScript UTF-8 loop and re-encodes the container's Resource in every batch.
  * Here the Resource, the scope and the shared attribute objects are encoded once
- * and reused as bytes, and strings go through Node's native UTF-8 writer.
+ * and reused as bytes, and strings go through Node's native writers (a plain
+ * latin1 copy for ASCII, the common case).
  *
  * The wire format is opentelemetry-proto's ExportLogsServiceRequest; a unit test
  * checks that the bytes decode to exactly what the SDK's serializer produces.
@@ -257,3 +258,10 @@ export class OtlpProtoLogsEncoder {
 export function decodeLogsResponse(data: Uint8Array): ExportResponse<'rejectedLogRecords'> {
   return decodeExportResponse(data, 'rejectedLogRecords');
 }
+
+/**
+ * What the SDK's exporter self-observability counts per request (log records): what
+ * @opentelemetry/otlp-transformer's LogsExporterMetricsHelper is, written here so that the
+ * package (its generated protobuf code) is not loaded.
+ */
+export const LOGS_EXPORTER_METRICS = { name: 'log', countItems: (request: ReadableLogRecord[]): number => request.length } as const;

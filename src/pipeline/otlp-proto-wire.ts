@@ -37,7 +37,7 @@ export function fieldSize(bodyLength: number): number {
   return 1 + varintSize(bodyLength) + bodyLength;
 }
 
-/** Buffer.prototype.utf8Write: what buf.write(…, 'utf8') calls after normalising its arguments (not declared by @types/node). */
+/** Buffer.prototype.utf8Write / latin1Write: what buf.write(…, 'utf8' | 'latin1') call after normalising their arguments (not declared by @types/node). */
 interface DirectEncoder {
   utf8Write(text: string, offset: number, length: number): number;
   latin1Write(text: string, offset: number, length: number): number;

@@ -227,7 +227,7 @@ export function encodeMetricsRequest(resourceMetrics: ResourceMetrics): Uint8Arr
   return new Message().embed(TAG.requestResourceMetrics, rm).bytes();
 }
 
-/** What the SDK's exporter self-observability counts per request: data points. */
+/** What the SDK's exporter self-observability counts per request (data points), as otlp-transformer's MetricsExporterMetricsHelper. */
 export const METRICS_EXPORTER_METRICS = {
   name: 'metric_data_point',
   countItems(request: ResourceMetrics): number {

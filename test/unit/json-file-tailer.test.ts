@@ -439,6 +439,61 @@ test('startAtEnd reads only what is written after the start', async () => {
   await t.close();
 });
 
+// The watch's signals for a rename and for the new file's writes can be spent before the read
+// that reaches the old file's end (during an earlier read, or while paused). The tailer must then
+// look at the path itself: waiting for another signal would leave the new file's lines until the
+// container writes again or the 10 s fallback poll, which these tests would time out before.
+const WELL_BEFORE_THE_FALLBACK_POLL_MS = 5_000;
+
+function rotateByHand(logPath: string, lines: string[]): void {
+  fs.renameSync(logPath, `${logPath}.1`);
+  const w = new DockerLikeWriter(logPath, { maxSize: 0, maxFiles: 2, compress: false });
+  for (const text of lines) w.line('stdout', text);
+  w.close();
+}
+
+test('a rotation while a backlog is read: the new file is read at once after the old one ends', async () => {
+  const logPath = tempLogPath();
+  const w = new DockerLikeWriter(logPath, { maxSize: 0, maxFiles: 2, compress: false });
+  for (let i = 0; i < 3000; i++) w.line('stdout', `stdout-${i} ${'x'.repeat(60)}`);
+  w.close();
+  const rec = new Recorder();
+  rec.onLine = () => {
+    rec.onLine = null;
+    rotateByHand(logPath, ['stdout-3000', 'stdout-3001']);
+  };
+  const t = tailer(logPath, rec);
+  try {
+    t.start();
+    await until('the new file\'s lines', () => rec.lines.length === 3002, WELL_BEFORE_THE_FALLBACK_POLL_MS);
+    assertExactlyOnce(rec, { stdout: 3002, stderr: 0 });
+  } finally {
+    await t.close();
+  }
+});
+
+test('a rotation while paused: after resume the new file is read at once', async () => {
+  const logPath = tempLogPath();
+  const w = new DockerLikeWriter(logPath, { maxSize: 0, maxFiles: 2, compress: false });
+  for (let i = 0; i < 3; i++) w.line('stdout', `stdout-${i}`);
+  const rec = new Recorder();
+  const t = tailer(logPath, rec);
+  try {
+    t.start();
+    await until('3 lines', () => rec.lines.length === 3);
+    t.pause();
+    w.line('stdout', 'stdout-3');
+    w.close();
+    rotateByHand(logPath, ['stdout-4']);
+    await sleep(200); // the watch's signals arrive while paused
+    t.resume();
+    await until('the new file\'s line', () => rec.lines.length === 5, WELL_BEFORE_THE_FALLBACK_POLL_MS);
+    assertExactlyOnce(rec, { stdout: 5, stderr: 0 });
+  } finally {
+    await t.close();
+  }
+});
+
 test('max-file=1 (truncation in place): a possible loss is reported and the new content is read from its start', async () => {
   const logPath = tempLogPath();
   const w = new DockerLikeWriter(logPath, { maxSize: 2000, maxFiles: 1, compress: false });
