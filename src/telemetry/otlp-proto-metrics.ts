@@ -133,24 +133,23 @@ class Message {
     });
   }
 
-  packedFixed64(tag: number, values: readonly number[]): this {
+  /** A packed repeated field of 8-byte values (fixed64 counts, doubles). */
+  private packed8(tag: number, values: readonly number[], write: (w: Writer, n: number) => void): this {
     if (values.length === 0) return this;
     const body = values.length * 8;
     return this.scalar(1 + varintSize(body) + body, (w) => {
       w.byte(tag);
       w.varint(body);
-      for (const n of values) writeUint64(w, n);
+      for (const n of values) write(w, n);
     });
   }
 
+  packedFixed64(tag: number, values: readonly number[]): this {
+    return this.packed8(tag, values, writeUint64);
+  }
+
   packedDouble(tag: number, values: readonly number[]): this {
-    if (values.length === 0) return this;
-    const body = values.length * 8;
-    return this.scalar(1 + varintSize(body) + body, (w) => {
-      w.byte(tag);
-      w.varint(body);
-      for (const n of values) w.double(n);
-    });
+    return this.packed8(tag, values, (w, n) => w.double(n));
   }
 
   bytes(): Uint8Array {
