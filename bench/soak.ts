@@ -4,6 +4,7 @@
  *
  *   npm run soak -- --containers 50 --rate 20 --stream-timeout 30s --duration 30m [--report-every 1m]
  *                   [--stderr-every 4] [--jitter 0.1] [--drain-timeout 2m] [--log-level warn] [--all-containers]
+ *                   [--read-from api|files|auto] [--max-size 200k --max-file 20]
  *
  * Each writer container prints `w<i>-<n>` for n = 1, 2, ... at --rate lines/s; the
  * even-numbered ones send every --stderr-every-th line to stderr. The receiver reads
@@ -18,6 +19,11 @@
  * and lines received. At the end the writers are killed, the receiver drains,
  * and the totals are counted: lost and duplicated lines must be 0, and the fd and
  * handle counts must not trend (least-squares slope per minute within noise).
+ *
+ * --read-from files soaks the json-file tailer instead of the API streams (it needs
+ * read access to the engine's data root); --max-size / --max-file give the writers
+ * Docker's own rotation (keep max-size × max-file above what a writer writes, so
+ * that the final count from their logs is complete).
  *
  * Prints markdown tables and writes JSON to bench/results/soak-<date>.json.
  * Ctrl-C stops early and still removes every container.
@@ -55,6 +61,9 @@ const DRAIN_MS = flags.duration('drain-timeout', `${Math.max(120_000, 3 * STREAM
 const WARMUP_MS = flags.duration('warmup', `${Math.min(REPORT_MS, DURATION_MS / 4)}ms`);
 const LOG_LEVEL = flags.string('log-level', 'warn') as LogLevel;
 const ALL_CONTAINERS = flags.bool('all-containers');
+const READ_FROM = flags.choice('read-from', ['api', 'files', 'auto'], 'api');
+const MAX_SIZE = flags.string('max-size', '');
+const MAX_FILE = flags.int('max-file', 20, 1);
 flags.rejectUnknown();
 
 /** Tolerated drift of fds / handles over the whole fitted span (a leak grows with time; noise does not). */
@@ -198,12 +207,12 @@ async function main(): Promise<void> {
       batchTimeout: '200ms',
       logLevel: LOG_LEVEL,
       // Only this soak's containers: other users of the engine (a test suite) would blur its figures.
-      receiver: ALL_CONTAINERS ? {} : { include: `{ names: ["${prefix}-*"] }` },
+      receiver: { read_from: READ_FROM, ...(ALL_CONTAINERS ? {} : { include: `{ names: ["${prefix}-*"] }` }) },
     });
     const running = service;
     drainTimer = setInterval(() => checker.ingest(sink.logs.splice(0)), 500);
     const maxLines = Math.ceil(RATE * (DURATION_MS / 1000) * 2) + 1000;
-    writers = await startWriters(docker, { prefix, count: CONTAINERS, rate: RATE, stderrEvery: STDERR_EVERY, maxLines });
+    writers = await startWriters(docker, { prefix, count: CONTAINERS, rate: RATE, stderrEvery: STDERR_EVERY, maxLines, logOpts: MAX_SIZE === '' ? undefined : { 'max-size': MAX_SIZE, 'max-file': String(MAX_FILE) } });
     for (const w of writers) checker.register(w);
     const writeStart = Date.now();
 
@@ -338,7 +347,7 @@ ${markdownTable(
         {
           tool: 'bench/soak.ts',
           date: new Date().toISOString(),
-          settings: { containers: CONTAINERS, rate: RATE, stderrEvery: STDERR_EVERY, streamTimeout: STREAM_TIMEOUT, jitter: JITTER, durationMs: DURATION_MS, reportEveryMs: REPORT_MS, warmupMs: WARMUP_MS },
+          settings: { containers: CONTAINERS, rate: RATE, readFrom: READ_FROM, maxSize: MAX_SIZE === '' ? null : MAX_SIZE, maxFile: MAX_SIZE === '' ? null : MAX_FILE, stderrEvery: STDERR_EVERY, streamTimeout: STREAM_TIMEOUT, jitter: JITTER, durationMs: DURATION_MS, reportEveryMs: REPORT_MS, warmupMs: WARMUP_MS },
           rows,
           fits,
           fittedSpanMinutes: span,

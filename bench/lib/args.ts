@@ -53,6 +53,14 @@ export class Flags {
     }
   }
 
+  /** One of `choices`. */
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const text = this.string(name, fallback);
+    const found = choices.find((c) => c === text);
+    if (found === undefined) throw new Error(`--${name}: expected one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
+    return found;
+  }
+
   bool(name: string): boolean {
     const v = this.string(name, 'false');
     return v === 'true' || v === '1' || v === 'yes';

@@ -28,6 +28,8 @@ export interface WriterPlan {
   maxLines: number;
   /** How many containers are created at once. */
   concurrency?: number;
+  /** json-file log options (max-size, max-file) for Docker's own rotation. */
+  logOpts?: Record<string, string>;
 }
 
 /**
@@ -67,7 +69,7 @@ export async function startWriters(docker: Docker, plan: WriterPlan): Promise<Wr
       const tag = `w${String(i).padStart(3, '0')}`;
       const stderrEvery = usesStderr(i) ? plan.stderrEvery : 0;
       const name = `${plan.prefix}-${tag}`;
-      const c = await runContainer(docker, { name, cmd: pacedWriterCmd({ count: plan.maxLines, rate: plan.rate, stderrEvery, tag }) });
+      const c = await runContainer(docker, { name, cmd: pacedWriterCmd({ count: plan.maxLines, rate: plan.rate, stderrEvery, tag }), logOpts: plan.logOpts });
       writers[i] = { id: c.id, name, tag, stderrEvery, rate: plan.rate };
     }
   };
