@@ -44,6 +44,11 @@ export class OwnedAgent {
   }
 }
 
+/** The HTTP status of a failed SDK export (its OTLPExporterError carries it as `code`). */
+export function httpStatusOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+}
+
 export class OtlpHttpLogExporter implements LogExporter {
   readonly id: string;
   private readonly config: OtlpHttpExporterConfig;
@@ -91,7 +96,7 @@ export class OtlpHttpLogExporter implements LogExporter {
   private classify(result: ExportResult): ExportAttempt {
     if (result.code === ExportResultCode.SUCCESS) return { ok: true };
     const err = result.error;
-    const status = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+    const status = httpStatusOf(err);
     // 4xx other than 429 means the backend will never take this batch as it is.
     if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
       return { ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', `${this.id}: the backend rejected the batch with HTTP ${status}: ${errorMessage(err)}`, { cause: err }) };

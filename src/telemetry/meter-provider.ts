@@ -17,7 +17,7 @@ import type { IMetricReader, PushMetricExporter, ResourceMetrics } from '@opente
 import type { Config, DebugExporterConfig, OtlpHttpExporterConfig } from '../config/schema.js';
 import { ReceiverError, errorMessage } from '../errors.js';
 import type { Logger } from '../util/logger.js';
-import { OwnedAgent, otlpProtoExporter } from '../pipeline/exporters.js';
+import { OwnedAgent, httpStatusOf, otlpProtoExporter } from '../pipeline/exporters.js';
 import type { ReceiverMetrics } from './metrics.js';
 
 export interface SelfTelemetry {
@@ -48,7 +48,7 @@ export async function createSelfTelemetry(config: Config, version: string, logge
   for (const id of pipeline?.exporters ?? []) {
     const exporterConfig = config.exporters[id];
     if (exporterConfig === undefined) continue;
-    const exporter = exporterConfig.type === 'otlphttp' ? await otlpMetricExporter(exporterConfig, agent) : new DebugMetricExporter(id, exporterConfig, logger);
+    const exporter = exporterConfig.type === 'otlphttp' ? new ReportingMetricExporter(id, await otlpMetricExporter(exporterConfig, agent), logger) : new DebugMetricExporter(id, exporterConfig, logger);
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
   }
   let prometheus: PrometheusExporter | null = null;
@@ -115,6 +115,52 @@ async function startPrometheus(host: string, port: number): Promise<PrometheusEx
 export function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/**
+ * Says when exporting the receiver's own metrics starts and stops failing. The SDK's periodic
+ * reader hands a failed export to OpenTelemetry's global error handler, which logs through
+ * `diag` — silent unless the embedding program set a diag logger — so without this a metrics
+ * backend that is down or refuses the requests would go unnoticed. Once per failure spell, at
+ * warn; the next collection simply tries again (metrics are cumulative: nothing is lost).
+ */
+export class ReportingMetricExporter implements PushMetricExporter {
+  private readonly onceKey: string;
+  private failing = false;
+
+  constructor(
+    private readonly id: string,
+    private readonly inner: PushMetricExporter,
+    private readonly logger: Logger,
+  ) {
+    this.onceKey = `metrics-export-failed:${id}`;
+  }
+
+  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(metrics, (result: ExportResult) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        if (this.failing) {
+          this.failing = false;
+          this.logger.clearOnce(this.onceKey);
+          this.logger.info(`${this.id}: exporting the receiver's own metrics works again`);
+        }
+      } else {
+        this.failing = true;
+        const status = httpStatusOf(result.error);
+        const detail = `${status === undefined ? '' : `HTTP ${status}: `}${result.error === undefined ? 'unknown error' : errorMessage(result.error)}`;
+        this.logger.warnOnce(this.onceKey, `${this.id}: exporting the receiver's own metrics failed; tried again at every collection (said once until it works)`, { error: detail });
+      }
+      resultCallback(result);
+    });
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
 }
 
 /** The debug exporter in a metrics pipeline: a summary line per collection (basic) or one line per point. */

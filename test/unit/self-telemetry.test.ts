@@ -1,0 +1,77 @@
+/**
+ * The receiver's own metrics pipeline against a real OTLP/HTTP endpoint on
+ * loopback: a backend that refuses the requests is said once (not at every
+ * collection), and its recovery is said too. The SDK alone would report
+ * neither (its error handler logs through `diag`, silent by default).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../src/config/load.js';
+import { createSelfTelemetry } from '../../src/telemetry/meter-provider.js';
+import { createLogger } from '../../src/util/logger.js';
+
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a metrics backend that refuses is said once, and its recovery too', async () => {
+  let status = 400;
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      requests++;
+      res.writeHead(status, { 'content-type': 'application/x-protobuf' });
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'info', encoding: 'console', write: (line) => lines.push(line) });
+  const config = parseConfig(
+    [
+      'receivers:',
+      '  docker_logs:',
+      '    collection_interval: 100ms',
+      'exporters:',
+      '  otlphttp/metrics:',
+      `    endpoint: http://127.0.0.1:${port}`,
+      'service:',
+      '  pipelines:',
+      '    logs:',
+      '      receivers: [docker_logs]',
+      '      exporters: [otlphttp/metrics]',
+      '    metrics:',
+      '      receivers: [docker_logs]',
+      '      exporters: [otlphttp/metrics]',
+    ].join('\n'),
+    '<test>',
+    {},
+  );
+  const telemetry = await createSelfTelemetry(config, '0.0.0-test', logger);
+  try {
+    assert.ok(telemetry.meterProvider !== undefined);
+    telemetry.meterProvider.getMeter('test').createObservableGauge('test.value').addCallback((r) => r.observe(1));
+    await until('three refused collections', () => requests >= 3);
+    const failed = lines.filter((l) => l.includes("exporting the receiver's own metrics failed"));
+    assert.equal(failed.length, 1, `said once:\n${lines.join('\n')}`);
+    assert.match(failed[0], /otlphttp\/metrics/);
+    assert.match(failed[0], /400/);
+    status = 200;
+    await until('the recovery', () => lines.some((l) => l.includes("exporting the receiver's own metrics works again")));
+    // A new failure spell is said again.
+    status = 400;
+    await until('the second failure', () => lines.filter((l) => l.includes("exporting the receiver's own metrics failed")).length === 2);
+  } finally {
+    await telemetry.shutdown(2_000);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
