@@ -8,11 +8,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DiagLogLevel, diag } from '@opentelemetry/api';
 import type { Config } from '../config/schema.js';
 import { loadConfigFile, loadDefaultConfig, DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, ReceiverError, errorMessage } from '../errors.js';
 import { Service } from '../service.js';
-import { createLogger } from '../util/logger.js';
+import { createLogger, diagSinkFor } from '../util/logger.js';
 
 const USAGE = `usage:
   docker-logs-receiver [--config FILE]            run (built-in default config when --config is absent)
@@ -83,6 +84,8 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(config: Config, source: string, shutdownTimeoutMs: number): Promise<number> {
   const logger = createLogger({ level: config.service.telemetry.logs.level, encoding: config.service.telemetry.logs.encoding });
+  // The CLI owns the process, so it may set the global diag logger (a library embedding us keeps its own).
+  diag.setLogger(diagSinkFor(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   let service: Service;
   try {
     service = new Service(config, { logger });

@@ -63,3 +63,30 @@ export function createLogger(options: LoggerOptions, component = 'docker-logs-re
 
 /** A logger that drops everything: the default for library use without settings. */
 export const silentLogger: Logger = createLogger({ level: 'error', encoding: 'console', write: () => undefined });
+
+/** The shape of @opentelemetry/api's DiagLogger (kept structural: this module imports nothing). */
+export interface DiagSink {
+  error(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  debug(message: string, ...args: unknown[]): void;
+  verbose(message: string, ...args: unknown[]): void;
+}
+
+/**
+ * What the OpenTelemetry SDK says through `diag` (a backend's partial success, a failed
+ * collection), into our log under the component `otel-sdk`. Each distinct message is said once
+ * at warn and at debug afterwards: the SDK repeats them per request.
+ */
+export function diagSinkFor(logger: Logger): DiagSink {
+  const sdk = logger.child('otel-sdk');
+  const text = (message: string, args: unknown[]): string =>
+    [message, ...args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))].join(' ');
+  return {
+    error: (message, ...args) => sdk.warnOnce(`diag:${message}`, text(message, args)),
+    warn: (message, ...args) => sdk.warnOnce(`diag:${message}`, text(message, args)),
+    info: (message, ...args) => sdk.debug(text(message, args)),
+    debug: (message, ...args) => sdk.debug(text(message, args)),
+    verbose: () => undefined,
+  };
+}

@@ -332,6 +332,22 @@ describe('graceful shutdown while a container keeps writing', () => {
     assert.ok(elapsed <= 3000, `exited ${elapsed} ms after SIGTERM with a 2 s deadline\n${cli.describe()}`);
     t.diagnostic(`exit ${elapsed} ms after SIGTERM with the backend hung`);
   });
+
+  test("a backend's partial success (records it refused) is said once on stderr", async () => {
+    const sink = await startSink();
+    sink.setBehaviour({ kind: 'partial', rejected: 3, message: 'three records too old' });
+    const file = await writeConfig('partial.yaml', sinkConfig(sink, { batchTimeout: '50ms' }));
+    const cli = spawnCli(['--config', file]);
+    await cli.waitForLine('stderr', /connected to the Docker engine/, 20_000);
+    const c = await runContainer(docker, { name: `${prefix}-partial`, cmd: seqWriterCmd({ count: 500, ratePerSec: 100, prefix: 'seq' }) });
+    await sink.waitForLogs(() => of(sink, c.name).length === 500, 30_000, `500 lines of ${c.name}`);
+    const said = await cli.waitForLine('stderr', /Partial Success/, 10_000);
+    assert.match(said, /\twarn\t/, said);
+    assert.match(said, /rejectedLogRecords.*3.*three records too old/, said);
+    assert.ok(sink.requests > 1, `several requests answered with a partial success (${sink.requests})`);
+    assert.equal(cli.lines.stderr.filter((l) => l.includes('Partial Success')).length, 1, `said once\n${cli.describe()}`);
+    await stopCli(cli, 'SIGTERM', 10_000);
+  });
 });
 
 describe('the built-in default config (no --config)', () => {

@@ -38,7 +38,9 @@ export type SinkBehaviour =
   | { kind: 'ok' }
   | { kind: 'status'; status: number; retryAfterSeconds?: number }
   | { kind: 'hang' }
-  | { kind: 'close' };
+  | { kind: 'close' }
+  /** Records the request, then answers 200 with partial_success: `rejected` items refused, and why. */
+  | { kind: 'partial'; rejected: number; message: string };
 
 const gunzip = promisify(gunzipCb);
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -367,7 +369,7 @@ export class OtlpSink {
       return;
     }
     const status = b.kind === 'status' ? b.status : 200;
-    res.writeHead(status, { 'content-type': ctype }).end(format === 'proto' ? '' : '{}');
+    res.writeHead(status, { 'content-type': ctype }).end(b.kind === 'partial' ? partialSuccessBody(p.signal, format, b.rejected, b.message) : format === 'proto' ? '' : '{}');
     this.notify();
   }
 }
@@ -408,4 +410,23 @@ function describeRecord(l: SinkLogRecord): string {
     .map(([k, v]) => `${k}=${describeValue(v)}`)
     .join(' ');
   return `body=${describeValue(l.body)} t=${l.timeUnixNano}${attrs ? ` ${attrs}` : ''}`;
+}
+
+/** Export*ServiceResponse { partial_success = 1 { rejected_… = 1; error_message = 2 } } in either encoding. */
+function partialSuccessBody(signal: Signal, format: Format, rejected: number, message: string): string | Buffer {
+  if (format === 'json') {
+    return JSON.stringify({ partialSuccess: { [signal === 'logs' ? 'rejectedLogRecords' : 'rejectedDataPoints']: String(rejected), errorMessage: message } });
+  }
+  const text = Buffer.from(message);
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    while (n >= 0x80) {
+      out.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    out.push(n);
+    return out;
+  };
+  const inner = [0x08, ...varint(rejected), 0x12, ...varint(text.length), ...text];
+  return Buffer.from([0x0a, ...varint(inner.length), ...inner]);
 }
