@@ -74,19 +74,35 @@ export interface DiagSink {
 }
 
 /**
- * What the OpenTelemetry SDK says through `diag` (a backend's partial success, a failed
- * collection), into our log under the component `otel-sdk`. Each distinct message is said once
- * at warn and at debug afterwards: the SDK repeats them per request.
+ * What the OpenTelemetry SDK says through `diag` (a backend's partial success, an error it caught
+ * in the background), into our log under the component `otel-sdk`, each distinct message once at
+ * warn and at debug afterwards (the SDK repeats them per request or per collection).
+ * Errors caught in the background reach `diag` through the SDK's default global error handler as
+ * JSON of the exception (stack included): only its message is kept. That handler cannot simply be
+ * replaced: the SDK's CommonJS and ES module builds each hold their own. A failed metrics export
+ * is already said, with the exporter's id, by the metrics pipeline (telemetry/meter-provider.ts),
+ * so it only goes to debug here.
  */
 export function diagSinkFor(logger: Logger): DiagSink {
   const sdk = logger.child('otel-sdk');
-  const text = (message: string, args: unknown[]): string =>
-    [message, ...args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))].join(' ');
+  const report = (message: string, args: unknown[]): void => {
+    let text = [message, ...args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))].join(' ');
+    if (args.length === 0 && message.startsWith('{')) {
+      try {
+        const parsed: unknown = JSON.parse(message);
+        if (typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string') text = parsed.message;
+      } catch {
+        // not the exception JSON: keep the text as it is
+      }
+    }
+    if (text.startsWith('PeriodicExportingMetricReader: metrics export failed')) sdk.debug(text);
+    else sdk.warnOnce(`diag:${args.length > 0 ? message : text}`, text);
+  };
   return {
-    error: (message, ...args) => sdk.warnOnce(`diag:${message}`, text(message, args)),
-    warn: (message, ...args) => sdk.warnOnce(`diag:${message}`, text(message, args)),
-    info: (message, ...args) => sdk.debug(text(message, args)),
-    debug: (message, ...args) => sdk.debug(text(message, args)),
+    error: (message, ...args) => report(message, args),
+    warn: (message, ...args) => report(message, args),
+    info: (message, ...args) => sdk.debug([message, ...args.map(String)].join(' ')),
+    debug: (message, ...args) => sdk.debug([message, ...args.map(String)].join(' ')),
     verbose: () => undefined,
   };
 }
