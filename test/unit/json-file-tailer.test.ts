@@ -14,6 +14,7 @@ import type { IoStream, LogLine } from '../../src/framing/log-framer.js';
 import { DOCKER_PARTIAL_SIZE } from '../../src/framing/log-framer.js';
 import { fromHrTime } from '../../src/framing/timestamp.js';
 import { requireEngine } from '../helpers/docker.js';
+import { until } from '../helpers/until.js';
 
 // ---------------------------------------------------------------------------------------------
 // A json-file writer that rotates exactly like Docker's (moby loggerutils/logfile.go)
@@ -157,14 +158,6 @@ function tailer(logPath: string, rec: Recorder, extra: Partial<TailerOptions> = 
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** A small seeded PRNG so that a failing schedule can be replayed. */

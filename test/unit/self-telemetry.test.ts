@@ -11,14 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { createSelfTelemetry } from '../../src/telemetry/meter-provider.js';
 import { createLogger } from '../../src/util/logger.js';
+import { until } from '../helpers/until.js';
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const WAIT_MS = 10_000;
 
 test('a metrics backend that refuses is said once, and its recovery too', async () => {
   let status = 400;
@@ -59,16 +54,16 @@ test('a metrics backend that refuses is said once, and its recovery too', async 
   try {
     assert.ok(telemetry.meterProvider !== undefined);
     telemetry.meterProvider.getMeter('test').createObservableGauge('test.value').addCallback((r) => r.observe(1));
-    await until('three refused collections', () => requests >= 3);
+    await until('three refused collections', () => requests >= 3, WAIT_MS);
     const failed = lines.filter((l) => l.includes("exporting the receiver's own metrics failed"));
     assert.equal(failed.length, 1, `said once:\n${lines.join('\n')}`);
     assert.match(failed[0], /otlphttp\/metrics/);
     assert.match(failed[0], /400/);
     status = 200;
-    await until('the recovery', () => lines.some((l) => l.includes("exporting the receiver's own metrics works again")));
+    await until('the recovery', () => lines.some((l) => l.includes("exporting the receiver's own metrics works again")), WAIT_MS);
     // A new failure spell is said again.
     status = 400;
-    await until('the second failure', () => lines.filter((l) => l.includes("exporting the receiver's own metrics failed")).length === 2);
+    await until('the second failure', () => lines.filter((l) => l.includes("exporting the receiver's own metrics failed")).length === 2, WAIT_MS);
   } finally {
     await telemetry.shutdown(2_000);
     server.closeAllConnections();
