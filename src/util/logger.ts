@@ -85,8 +85,10 @@ export interface DiagSink {
  */
 export function diagSinkFor(logger: Logger): DiagSink {
   const sdk = logger.child('otel-sdk');
+  const join = (message: string, args: unknown[]): string =>
+    [message, ...args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))].join(' ');
   const report = (message: string, args: unknown[]): void => {
-    let text = [message, ...args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))].join(' ');
+    let text = join(message, args);
     if (args.length === 0 && message.startsWith('{')) {
       try {
         const parsed: unknown = JSON.parse(message);
@@ -101,8 +103,8 @@ export function diagSinkFor(logger: Logger): DiagSink {
   return {
     error: (message, ...args) => report(message, args),
     warn: (message, ...args) => report(message, args),
-    info: (message, ...args) => sdk.debug([message, ...args.map(String)].join(' ')),
-    debug: (message, ...args) => sdk.debug([message, ...args.map(String)].join(' ')),
+    info: (message, ...args) => sdk.debug(join(message, args)),
+    debug: (message, ...args) => sdk.debug(join(message, args)),
     verbose: () => undefined,
   };
 }
