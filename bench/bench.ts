@@ -91,6 +91,7 @@ const USAGE = `usage: npm run bench -- [options]
   --private-engine      start a private dockerd (socket /tmp/dlr-bench-engine/docker.sock) for this
                         run and stop it at the end: no other users' containers to read
   --queue-size N        the exporter's sending_queue.queue_size (default: the product default, 16384)
+  --batch-size N        processors.batch.send_batch_size (default: the product default, 8192)
   --node-args=ARGS      extra node options for the receiver process, e.g. --node-args=--max-semi-space-size=32
   --no-self-metrics     leave out the receiver's own metrics pipeline (the product default exports them
                         with the logs, here to the sink's /v1/metrics)
@@ -118,6 +119,7 @@ interface Options {
   logLevel: string;
   privateEngine: boolean;
   queueSize: number | null;
+  batchSize: number | null;
   selfMetrics: boolean;
   nodeArgs: string[];
   filter: boolean;
@@ -144,6 +146,7 @@ function parseOptions(argv: string[]): Options {
       'log-level': { type: 'string' },
       'private-engine': { type: 'boolean' },
       'queue-size': { type: 'string' },
+      'batch-size': { type: 'string' },
       'node-args': { type: 'string' },
       'no-filter': { type: 'boolean' },
       'no-self-metrics': { type: 'boolean' },
@@ -195,6 +198,7 @@ function parseOptions(argv: string[]): Options {
     selfMetrics: values['no-self-metrics'] !== true,
     nodeArgs: (values['node-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
     queueSize: values['queue-size'] === undefined ? null : Math.floor(num(values['queue-size'], 10_000, 'queue-size')),
+    batchSize: values['batch-size'] === undefined ? null : Math.floor(num(values['batch-size'], 1, 'batch-size')),
   };
 }
 
@@ -286,6 +290,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     tmpDir,
     logLevel: options.logLevel,
     queueSize: options.queueSize,
+    batchSize: options.batchSize,
     selfMetrics: options.selfMetrics,
     nodeArgs: options.nodeArgs,
     runPrefix,
@@ -405,6 +410,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     impl: options.impl,
     engine: privateEngine ? 'private' : 'shared',
     queueSize: options.queueSize ?? 'default',
+    batchSize: options.batchSize ?? 'default',
     selfMetrics: options.selfMetrics ? 'exported to the sink (product default)' : 'none (--no-self-metrics)',
     nodeArgs: options.nodeArgs.join(' '),
     filter: options.filter ? 'this run\'s containers' : 'none (every container)',

@@ -42,6 +42,8 @@ export interface BenchContext {
   logLevel: string;
   /** exporters.otlphttp.sending_queue.queue_size, when not the default. */
   queueSize: number | null;
+  /** processors.batch.send_batch_size; null for the product default. */
+  batchSize: number | null;
   /** The receiver's own metrics pipeline, as in the product default (exported to the sink, which accepts and ignores them). */
   selfMetrics: boolean;
   /** Extra node options for the receiver process. */
@@ -239,8 +241,7 @@ receivers:
 ${o.readFrom === null ? '' : `    read_from: ${o.readFrom}\n`}${ctx.includeNames === null ? '' : `    include:\n      names: ["${ctx.includeNames}"]\n`}processors:
   batch:
     timeout: 200ms
-    send_batch_size: 8192
-exporters:
+${ctx.batchSize === null ? '' : `    send_batch_size: ${ctx.batchSize}\n`}exporters:
   otlphttp:
     endpoint: ${ctx.sink.url}
     encoding: ${o.encoding}

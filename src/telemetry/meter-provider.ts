@@ -44,11 +44,19 @@ export async function createSelfTelemetry(config: Config, version: string, logge
   const interval = intervals.length > 0 ? Math.min(...intervals) : 10_000;
   const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   const readers: IMetricReader[] = [];
+  const reporting: ReportingMetricExporter[] = [];
   const agent = new OwnedAgent();
   for (const id of pipeline?.exporters ?? []) {
     const exporterConfig = config.exporters[id];
     if (exporterConfig === undefined) continue;
-    const exporter = exporterConfig.type === 'otlphttp' ? new ReportingMetricExporter(id, await otlpMetricExporter(exporterConfig, agent), logger) : new DebugMetricExporter(id, exporterConfig, logger);
+    let exporter: PushMetricExporter;
+    if (exporterConfig.type === 'otlphttp') {
+      const otlp = new ReportingMetricExporter(id, await otlpMetricExporter(exporterConfig, agent), logger);
+      reporting.push(otlp);
+      exporter = otlp;
+    } else {
+      exporter = new DebugMetricExporter(id, exporterConfig, logger);
+    }
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
   }
   let prometheus: PrometheusExporter | null = null;
@@ -66,6 +74,7 @@ export async function createSelfTelemetry(config: Config, version: string, logge
     meterProvider,
     prometheusAddress: address,
     async shutdown(timeoutMs?: number) {
+      for (const exporter of reporting) exporter.stopping();
       try {
         await meterProvider.shutdown(timeoutMs === undefined ? undefined : { timeoutMillis: Math.max(1, timeoutMs) });
       } catch (err) {
@@ -127,6 +136,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
 export class ReportingMetricExporter implements PushMetricExporter {
   private readonly onceKey: string;
   private failing = false;
+  private stopRequested = false;
 
   constructor(
     private readonly id: string,
@@ -136,7 +146,21 @@ export class ReportingMetricExporter implements PushMetricExporter {
     this.onceKey = `metrics-export-failed:${id}`;
   }
 
+  /**
+   * Called when the service stops, before the reader's last collection. A backend that failed the
+   * last export is not tried again: its retries or timeout would hold the shutdown, up to the
+   * deadline, for one last cumulative point (what the counters gained since the previous one).
+   */
+  stopping(): void {
+    this.stopRequested = true;
+  }
+
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    if (this.stopRequested && this.failing) {
+      this.logger.info(`${this.id}: not sending the receiver's last metrics at shutdown: the backend failed the previous export`);
+      resultCallback({ code: ExportResultCode.FAILED, error: new ReceiverError('EXPORT_FAILED', `${this.id}: skipped at shutdown: the metrics backend was failing`) });
+      return;
+    }
     this.inner.export(metrics, (result: ExportResult) => {
       if (result.code === ExportResultCode.SUCCESS) {
         if (this.failing) {

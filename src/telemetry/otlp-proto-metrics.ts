@@ -12,7 +12,7 @@
  */
 import type { HrTime } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType } from '@opentelemetry/sdk-metrics';
-import type { DataPoint, Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { DataPoint, ExponentialHistogram, Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ExportResponse } from '../pipeline/otlp-proto-wire.js';
 import { Writer, decodeExportResponse, encodeKeyValues, encodeScope, secondsCache, varintSize } from '../pipeline/otlp-proto-wire.js';
 
@@ -47,6 +47,18 @@ const TAG = {
   histogramAttributes: 0x4a,
   histogramMin: 0x59,
   histogramMax: 0x61,
+  metricExponentialHistogram: 0x52,
+  exponentialAttributes: 0x0a,
+  exponentialCount: 0x21,
+  exponentialSum: 0x29,
+  exponentialScale: 0x30,
+  exponentialZeroCount: 0x39,
+  exponentialPositive: 0x42,
+  exponentialNegative: 0x4a,
+  exponentialMin: 0x61,
+  exponentialMax: 0x69,
+  bucketsOffset: 0x08,
+  bucketsCounts: 0x12,
 } as const;
 
 /** opentelemetry-proto's AggregationTemporality numbers. */
@@ -95,9 +107,26 @@ class Message {
   }
 
   varint(tag: number, n: number): this {
-    return this.scalar(1 + varintSize(n), (w) => {
+    return this.scalar(1 + uvarintSize(n), (w) => {
       w.byte(tag);
-      w.varint(n);
+      writeUvarint(w, n);
+    });
+  }
+
+  /** A small signed integer as sint32 (zigzag varint). */
+  sint32(tag: number, n: number): this {
+    return this.varint(tag, n >= 0 ? n * 2 : -n * 2 - 1);
+  }
+
+  /** A packed repeated uint64 of counts (integers below 2^53), as varints. */
+  packedUvarint(tag: number, values: readonly number[]): this {
+    if (values.length === 0) return this;
+    let body = 0;
+    for (const n of values) body += uvarintSize(n);
+    return this.scalar(1 + varintSize(body) + body, (w) => {
+      w.byte(tag);
+      w.varint(body);
+      for (const n of values) writeUvarint(w, n);
     });
   }
 
@@ -157,6 +186,24 @@ class Message {
   }
 }
 
+/** Bytes of a varint of a non-negative integer below 2^53 (the Writer's varint stops at 2^32). */
+function uvarintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeUvarint(w: Writer, n: number): void {
+  while (n >= 0x80) {
+    w.byte((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  w.byte(n);
+}
+
 function writeUint64(w: Writer, n: number): void {
   const lo = n % 4294967296;
   w.fixed64(lo, (n - lo) / 4294967296);
@@ -183,8 +230,29 @@ function histogramPoint(point: DataPoint<Histogram>): Message {
     .double(TAG.histogramMax, h.max);
 }
 
-/** A Metric, or null for a kind none of our instruments produces (exponential histograms). */
-function metric(data: MetricData): Message | null {
+function exponentialBuckets(buckets: ExponentialHistogram['positive']): Message {
+  return new Message().sint32(TAG.bucketsOffset, buckets.offset).packedUvarint(TAG.bucketsCounts, buckets.bucketCounts);
+}
+
+/** Exponential histograms: none of our instruments makes one, but an SDK view could. */
+function exponentialHistogramPoint(point: DataPoint<ExponentialHistogram>): Message {
+  const h = point.value;
+  return new Message()
+    .raw(encodeKeyValues(point.attributes, TAG.exponentialAttributes))
+    .time(TAG.pointStartTime, point.startTime)
+    .time(TAG.pointTime, point.endTime)
+    .fixed64(TAG.exponentialCount, h.count)
+    .double(TAG.exponentialSum, h.sum)
+    .sint32(TAG.exponentialScale, h.scale)
+    .fixed64(TAG.exponentialZeroCount, h.zeroCount)
+    .embed(TAG.exponentialPositive, exponentialBuckets(h.positive))
+    .embed(TAG.exponentialNegative, exponentialBuckets(h.negative))
+    .double(TAG.exponentialMin, h.min)
+    .double(TAG.exponentialMax, h.max);
+}
+
+/** One Metric of the request. */
+function metric(data: MetricData): Message {
   const m = new Message().string(TAG.metricName, data.descriptor.name).string(TAG.metricDescription, data.descriptor.description).string(TAG.metricUnit, data.descriptor.unit);
   const temporality = TEMPORALITY[data.aggregationTemporality];
   switch (data.dataPointType) {
@@ -205,8 +273,12 @@ function metric(data: MetricData): Message | null {
       histogram.varint(TAG.aggregationTemporality, temporality);
       return m.embed(TAG.metricHistogram, histogram);
     }
-    default:
-      return null;
+    case DataPointType.EXPONENTIAL_HISTOGRAM: {
+      const histogram = new Message();
+      for (const p of data.dataPoints) histogram.embed(TAG.dataPoints, exponentialHistogramPoint(p));
+      histogram.varint(TAG.aggregationTemporality, temporality);
+      return m.embed(TAG.metricExponentialHistogram, histogram);
+    }
   }
 }
 
@@ -215,10 +287,7 @@ export function encodeMetricsRequest(resourceMetrics: ResourceMetrics): Uint8Arr
   const rm = new Message().embed(TAG.resourceMetricsResource, encodeKeyValues(resourceMetrics.resource.attributes, TAG.resourceAttributes));
   for (const scopeMetrics of resourceMetrics.scopeMetrics) {
     const sm = new Message().embed(TAG.scopeMetricsScope, encodeScope(scopeMetrics.scope));
-    for (const data of scopeMetrics.metrics) {
-      const m = metric(data);
-      if (m !== null) sm.embed(TAG.scopeMetricsMetrics, m);
-    }
+    for (const data of scopeMetrics.metrics) sm.embed(TAG.scopeMetricsMetrics, metric(data));
     sm.string(TAG.scopeMetricsSchemaUrl, scopeMetrics.scope.schemaUrl);
     rm.embed(TAG.resourceMetricsScopeMetrics, sm);
   }

@@ -23,7 +23,7 @@ import { WireReader } from '../helpers/otlp-proto.js';
 // written under the wrong number or type shows up as a difference.
 // ---------------------------------------------------------------------------
 
-type Scalar = 'string' | 'varint' | 'fixed64' | 'sfixed64' | 'double' | 'bytes';
+type Scalar = 'string' | 'varint' | 'sint32' | 'fixed64' | 'sfixed64' | 'double' | 'bytes';
 interface FieldSpec {
   readonly name: string;
   readonly type: Scalar | (() => Schema);
@@ -67,6 +67,23 @@ const HISTOGRAM_POINT: Schema = {
   11: { name: 'min', type: 'double', presence: true },
   12: { name: 'max', type: 'double', presence: true },
 };
+const BUCKETS: Schema = { 1: { name: 'offset', type: 'sint32' }, 2: { name: 'bucketCounts', type: 'varint', repeated: true } };
+const EXPONENTIAL_POINT: Schema = {
+  1: { name: 'attributes', ...ATTRIBUTES },
+  2: { name: 'startTimeUnixNano', type: 'fixed64' },
+  3: { name: 'timeUnixNano', type: 'fixed64' },
+  4: { name: 'count', type: 'fixed64' },
+  5: { name: 'sum', type: 'double', presence: true },
+  6: { name: 'scale', type: 'sint32' },
+  7: { name: 'zeroCount', type: 'fixed64' },
+  8: { name: 'positive', type: () => BUCKETS },
+  9: { name: 'negative', type: () => BUCKETS },
+  10: { name: 'flags', type: 'varint' },
+  11: { name: 'exemplars', type: 'bytes', repeated: true },
+  12: { name: 'min', type: 'double', presence: true },
+  13: { name: 'max', type: 'double', presence: true },
+  14: { name: 'zeroThreshold', type: 'double' },
+};
 const METRIC: Schema = {
   1: { name: 'name', type: 'string' },
   2: { name: 'description', type: 'string' },
@@ -78,7 +95,11 @@ const METRIC: Schema = {
     presence: true,
   },
   9: { name: 'histogram', type: () => ({ 1: { name: 'dataPoints', type: () => HISTOGRAM_POINT, repeated: true }, 2: { name: 'aggregationTemporality', type: 'varint' } }), presence: true },
-  10: { name: 'exponentialHistogram', type: 'bytes', presence: true },
+  10: {
+    name: 'exponentialHistogram',
+    type: () => ({ 1: { name: 'dataPoints', type: () => EXPONENTIAL_POINT, repeated: true }, 2: { name: 'aggregationTemporality', type: 'varint' } }),
+    presence: true,
+  },
   11: { name: 'summary', type: 'bytes', presence: true },
   12: { name: 'metadata', ...ATTRIBUTES },
 };
@@ -102,7 +123,7 @@ const REQUEST: Schema = {
   },
 };
 
-const WIRE: Record<Scalar, number> = { string: 2, bytes: 2, varint: 0, fixed64: 1, sfixed64: 1, double: 1 };
+const WIRE: Record<Scalar, number> = { string: 2, bytes: 2, varint: 0, sint32: 0, fixed64: 1, sfixed64: 1, double: 1 };
 
 function readScalar(r: WireReader, type: Scalar): unknown {
   switch (type) {
@@ -112,6 +133,10 @@ function readScalar(r: WireReader, type: Scalar): unknown {
       return Buffer.from(r.bytes()).toString('hex');
     case 'varint':
       return r.uint64();
+    case 'sint32': {
+      const zigzag = r.uint64();
+      return (zigzag >> 1n) ^ -(zigzag & 1n);
+    }
     case 'fixed64':
       return r.fixed64();
     case 'sfixed64':
@@ -204,7 +229,7 @@ test('a real collection of every instrument we declare encodes like the SDK', as
   }
 });
 
-test('integer points, delta temporality, histograms without min/max or sum, schema URLs', () => {
+test('integer points, delta temporality, histograms without min/max or sum, exponential histograms, schema URLs', () => {
   const resource = resourceFromAttributes({ 'service.name': 'r', list: ['a', 'b'], n: 7, ok: true });
   const start: [number, number] = [1_795_888_789, 999_999_999];
   const end: [number, number] = [4_294_967_296, 1];
@@ -245,6 +270,20 @@ test('integer points, delta temporality, histograms without min/max or sum, sche
             dataPoints: [
               { startTime: start, endTime: end, attributes: {}, value: { buckets: { boundaries: [1, 2.5], counts: [0, 4, 2 ** 33] }, count: 2 ** 33 + 4, sum: undefined, min: undefined, max: undefined } },
               { startTime: start, endTime: end, attributes: {}, value: { buckets: { boundaries: [], counts: [1] }, count: 1, sum: 0, min: -1, max: -1 } },
+            ],
+          },
+          {
+            descriptor: descriptor('exponential', ValueType.DOUBLE),
+            aggregationTemporality: AggregationTemporality.CUMULATIVE,
+            dataPointType: DataPointType.EXPONENTIAL_HISTOGRAM,
+            dataPoints: [
+              {
+                startTime: start,
+                endTime: end,
+                attributes: { k: 'v' },
+                value: { count: 2 ** 40 + 9, sum: 12.5, scale: -2, zeroCount: 3, positive: { offset: -3, bucketCounts: [1, 2 ** 40, 0, 5] }, negative: { offset: 70_000, bucketCounts: [] }, min: -0.5, max: 1e300 },
+              },
+              { startTime: start, endTime: end, attributes: {}, value: { count: 0, sum: undefined, scale: 20, zeroCount: 0, positive: { offset: 0, bucketCounts: [] }, negative: { offset: -1, bucketCounts: [127, 128] }, min: undefined, max: undefined } },
             ],
           },
         ],

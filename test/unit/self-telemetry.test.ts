@@ -70,3 +70,57 @@ test('a metrics backend that refuses is said once, and its recovery too', async 
     await new Promise((r) => server.close(r));
   }
 });
+
+test('at shutdown, a metrics backend that failed the last export is not waited for again', async () => {
+  // A backend that takes requests and never answers: every export lasts the exporter's timeout.
+  let requests = 0;
+  const server = http.createServer((req) => {
+    requests++;
+    req.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'info', encoding: 'console', write: (line) => lines.push(line) });
+  const config = parseConfig(
+    [
+      'receivers:',
+      '  docker_logs:',
+      '    collection_interval: 1s',
+      'exporters:',
+      '  otlphttp:',
+      `    endpoint: http://127.0.0.1:${port}`,
+      '    timeout: 500ms',
+      'service:',
+      '  pipelines:',
+      '    logs:',
+      '      receivers: [docker_logs]',
+      '      exporters: [otlphttp]',
+      '    metrics:',
+      '      receivers: [docker_logs]',
+      '      exporters: [otlphttp]',
+    ].join('\n'),
+    '<test>',
+    {},
+  );
+  const telemetry = await createSelfTelemetry(config, '0.0.0-test', logger);
+  let stopped = false;
+  try {
+    assert.ok(telemetry.meterProvider !== undefined);
+    telemetry.meterProvider.getMeter('test').createObservableGauge('test.value').addCallback((r) => r.observe(1));
+    // The first collection (after 1 s) times out after 500 ms; the next starts 500 ms later.
+    await until('the first export to fail', () => lines.some((l) => l.includes("exporting the receiver's own metrics failed")), WAIT_MS);
+    const before = requests;
+    const started = Date.now();
+    await telemetry.shutdown(10_000);
+    stopped = true;
+    const took = Date.now() - started;
+    assert.ok(took < 400, `shutdown took ${took} ms; the last export should have been skipped\n${lines.join('\n')}`);
+    assert.equal(requests, before, 'no request after the shutdown began');
+    assert.ok(lines.some((l) => l.includes("not sending the receiver's last metrics at shutdown")), lines.join('\n'));
+  } finally {
+    if (!stopped) await telemetry.shutdown(2_000);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
