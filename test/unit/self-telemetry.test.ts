@@ -9,23 +9,22 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
+import type { SelfTelemetry } from '../../src/telemetry/meter-provider.js';
 import { createSelfTelemetry } from '../../src/telemetry/meter-provider.js';
 import { createLogger } from '../../src/util/logger.js';
 import { until } from '../helpers/until.js';
 
 const WAIT_MS = 10_000;
 
-test('a metrics backend that refuses is said once, and its recovery too', async () => {
-  let status = 400;
-  let requests = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      requests++;
-      res.writeHead(status, { 'content-type': 'application/x-protobuf' });
-      res.end();
-    });
-  });
+/**
+ * The receiver's own metrics pipeline exporting to a real OTLP/HTTP endpoint on loopback,
+ * served by `handle`; `lines` collects the receiver's log.
+ */
+async function selfTelemetryAgainst(
+  handle: http.RequestListener,
+  exporter: { interval: string; timeout?: string },
+): Promise<{ telemetry: SelfTelemetry; lines: string[]; close: () => Promise<void> }> {
+  const server = http.createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const lines: string[] = [];
@@ -34,10 +33,11 @@ test('a metrics backend that refuses is said once, and its recovery too', async 
     [
       'receivers:',
       '  docker_logs:',
-      '    collection_interval: 100ms',
+      `    collection_interval: ${exporter.interval}`,
       'exporters:',
       '  otlphttp/metrics:',
       `    endpoint: http://127.0.0.1:${port}`,
+      ...(exporter.timeout === undefined ? [] : [`    timeout: ${exporter.timeout}`]),
       'service:',
       '  pipelines:',
       '    logs:',
@@ -51,9 +51,33 @@ test('a metrics backend that refuses is said once, and its recovery too', async 
     {},
   );
   const telemetry = await createSelfTelemetry(config, '0.0.0-test', logger);
+  assert.ok(telemetry.meterProvider !== undefined);
+  telemetry.meterProvider.getMeter('test').createObservableGauge('test.value').addCallback((r) => r.observe(1));
+  return {
+    telemetry,
+    lines,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('a metrics backend that refuses is said once, and its recovery too', async () => {
+  let status = 400;
+  let requests = 0;
+  const { telemetry, lines, close } = await selfTelemetryAgainst(
+    (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        res.writeHead(status, { 'content-type': 'application/x-protobuf' });
+        res.end();
+      });
+    },
+    { interval: '100ms' },
+  );
   try {
-    assert.ok(telemetry.meterProvider !== undefined);
-    telemetry.meterProvider.getMeter('test').createObservableGauge('test.value').addCallback((r) => r.observe(1));
     await until('three refused collections', () => requests >= 3, WAIT_MS);
     const failed = lines.filter((l) => l.includes("exporting the receiver's own metrics failed"));
     assert.equal(failed.length, 1, `said once:\n${lines.join('\n')}`);
@@ -66,48 +90,22 @@ test('a metrics backend that refuses is said once, and its recovery too', async 
     await until('the second failure', () => lines.filter((l) => l.includes("exporting the receiver's own metrics failed")).length === 2, WAIT_MS);
   } finally {
     await telemetry.shutdown(2_000);
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
   }
 });
 
 test('at shutdown, a metrics backend that failed the last export is not waited for again', async () => {
   // A backend that takes requests and never answers: every export lasts the exporter's timeout.
   let requests = 0;
-  const server = http.createServer((req) => {
-    requests++;
-    req.resume();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const lines: string[] = [];
-  const logger = createLogger({ level: 'info', encoding: 'console', write: (line) => lines.push(line) });
-  const config = parseConfig(
-    [
-      'receivers:',
-      '  docker_logs:',
-      '    collection_interval: 1s',
-      'exporters:',
-      '  otlphttp:',
-      `    endpoint: http://127.0.0.1:${port}`,
-      '    timeout: 500ms',
-      'service:',
-      '  pipelines:',
-      '    logs:',
-      '      receivers: [docker_logs]',
-      '      exporters: [otlphttp]',
-      '    metrics:',
-      '      receivers: [docker_logs]',
-      '      exporters: [otlphttp]',
-    ].join('\n'),
-    '<test>',
-    {},
+  const { telemetry, lines, close } = await selfTelemetryAgainst(
+    (req) => {
+      requests++;
+      req.resume();
+    },
+    { interval: '1s', timeout: '500ms' },
   );
-  const telemetry = await createSelfTelemetry(config, '0.0.0-test', logger);
   let stopped = false;
   try {
-    assert.ok(telemetry.meterProvider !== undefined);
-    telemetry.meterProvider.getMeter('test').createObservableGauge('test.value').addCallback((r) => r.observe(1));
     // The first collection (after 1 s) times out after 500 ms; the next starts 500 ms later.
     await until('the first export to fail', () => lines.some((l) => l.includes("exporting the receiver's own metrics failed")), WAIT_MS);
     const before = requests;
@@ -120,7 +118,6 @@ test('at shutdown, a metrics backend that failed the last export is not waited f
     assert.ok(lines.some((l) => l.includes("not sending the receiver's last metrics at shutdown")), lines.join('\n'));
   } finally {
     if (!stopped) await telemetry.shutdown(2_000);
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
   }
 });
