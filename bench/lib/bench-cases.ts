@@ -233,7 +233,7 @@ function deltas(a: Snapshot, b: Snapshot): { seconds: number; reader: number; re
 
 /** readFrom null: the key is left out (the product default, auto). */
 export function receiverConfigYaml(ctx: BenchContext, o: { startAt: 'beginning' | 'end'; encoding: Encoding; readFrom: Source | null }): string {
-  return `# Written by bench/bench.ts: product defaults except start_at, read_from (${o.readFrom ?? 'not set: auto'}), the container filter (this run's containers), the sink, encoding and compression${ctx.selfMetrics ? '' : ', and no metrics pipeline'}.
+  return `# Written by bench/bench.ts: product defaults except start_at, read_from (${o.readFrom ?? 'not set: auto'}), the container filter (this run's containers), the sink, encoding and compression${ctx.batchSize === null ? '' : ', send_batch_size'}${ctx.selfMetrics ? '' : ', and no metrics pipeline'}.
 receivers:
   docker_logs:
     endpoint: ${ctx.endpoint}

@@ -137,6 +137,8 @@ export class ReportingMetricExporter implements PushMetricExporter {
   private readonly onceKey: string;
   private failing = false;
   private stopRequested = false;
+  /** Result callbacks of exports under way, each called once (by the export, or by giving it up at shutdown). */
+  private readonly pending = new Set<(result: ExportResult) => void>();
 
   constructor(
     private readonly id: string,
@@ -147,20 +149,35 @@ export class ReportingMetricExporter implements PushMetricExporter {
   }
 
   /**
-   * Called when the service stops, before the reader's last collection. A backend that failed the
-   * last export is not tried again: its retries or timeout would hold the shutdown, up to the
-   * deadline, for one last cumulative point (what the counters gained since the previous one).
+   * Called when the service stops, before the reader's last collection. When the backend failed
+   * the last export, the stop does not wait for it: an export under way is given up, the last
+   * one is not sent, and flushing and closing do not wait for requests still pending. Its retries
+   * and timeouts would otherwise hold the stop for seconds, for one last cumulative point (what
+   * the counters gained since the previous one). An export under way before any failure is known
+   * is still waited for, within the exporter's timeout.
    */
   stopping(): void {
     this.stopRequested = true;
+    if (!this.failing) return;
+    const error = new ReceiverError('EXPORT_FAILED', `${this.id}: given up at shutdown: the metrics backend was failing`);
+    for (const settle of [...this.pending]) settle({ code: ExportResultCode.FAILED, error });
+  }
+
+  private givingUp(): boolean {
+    return this.stopRequested && this.failing;
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
-    if (this.stopRequested && this.failing) {
+    if (this.givingUp()) {
       this.logger.info(`${this.id}: not sending the receiver's last metrics at shutdown: the backend failed the previous export`);
       resultCallback({ code: ExportResultCode.FAILED, error: new ReceiverError('EXPORT_FAILED', `${this.id}: skipped at shutdown: the metrics backend was failing`) });
       return;
     }
+    const settle = (result: ExportResult): void => {
+      if (!this.pending.delete(settle)) return;
+      resultCallback(result);
+    };
+    this.pending.add(settle);
     this.inner.export(metrics, (result: ExportResult) => {
       if (result.code === ExportResultCode.SUCCESS) {
         if (this.failing) {
@@ -174,16 +191,19 @@ export class ReportingMetricExporter implements PushMetricExporter {
         const detail = `${status === undefined ? '' : `HTTP ${status}: `}${result.error === undefined ? 'unknown error' : errorMessage(result.error)}`;
         this.logger.warnOnce(this.onceKey, `${this.id}: exporting the receiver's own metrics failed; tried again at every collection (said once until it works)`, { error: detail });
       }
-      resultCallback(result);
+      settle(result);
     });
   }
 
   forceFlush(): Promise<void> {
-    return this.inner.forceFlush();
+    return this.givingUp() ? Promise.resolve() : this.inner.forceFlush();
   }
 
   shutdown(): Promise<void> {
-    return this.inner.shutdown();
+    if (!this.givingUp()) return this.inner.shutdown();
+    // Its pending requests end when the service closes the exporters' sockets.
+    this.inner.shutdown().catch(() => undefined);
+    return Promise.resolve();
   }
 }
 

@@ -113,8 +113,9 @@ class Message {
     });
   }
 
-  /** A small signed integer as sint32 (zigzag varint). */
+  /** A small signed integer as sint32 (zigzag varint); 0, the default, is left out as the SDK does. */
   sint32(tag: number, n: number): this {
+    if (n === 0) return this;
     return this.varint(tag, n >= 0 ? n * 2 : -n * 2 - 1);
   }
 
@@ -251,8 +252,8 @@ function exponentialHistogramPoint(point: DataPoint<ExponentialHistogram>): Mess
     .double(TAG.exponentialMax, h.max);
 }
 
-/** One Metric of the request. */
-function metric(data: MetricData): Message {
+/** One Metric of the request, or null for a kind of point this encoder does not know (added to the SDK since). */
+function metric(data: MetricData): Message | null {
   const m = new Message().string(TAG.metricName, data.descriptor.name).string(TAG.metricDescription, data.descriptor.description).string(TAG.metricUnit, data.descriptor.unit);
   const temporality = TEMPORALITY[data.aggregationTemporality];
   switch (data.dataPointType) {
@@ -279,6 +280,8 @@ function metric(data: MetricData): Message {
       histogram.varint(TAG.aggregationTemporality, temporality);
       return m.embed(TAG.metricExponentialHistogram, histogram);
     }
+    default:
+      return null;
   }
 }
 
@@ -287,7 +290,10 @@ export function encodeMetricsRequest(resourceMetrics: ResourceMetrics): Uint8Arr
   const rm = new Message().embed(TAG.resourceMetricsResource, encodeKeyValues(resourceMetrics.resource.attributes, TAG.resourceAttributes));
   for (const scopeMetrics of resourceMetrics.scopeMetrics) {
     const sm = new Message().embed(TAG.scopeMetricsScope, encodeScope(scopeMetrics.scope));
-    for (const data of scopeMetrics.metrics) sm.embed(TAG.scopeMetricsMetrics, metric(data));
+    for (const data of scopeMetrics.metrics) {
+      const m = metric(data);
+      if (m !== null) sm.embed(TAG.scopeMetricsMetrics, m);
+    }
     sm.string(TAG.scopeMetricsSchemaUrl, scopeMetrics.scope.schemaUrl);
     rm.embed(TAG.resourceMetricsScopeMetrics, sm);
   }

@@ -292,6 +292,11 @@ test('integer points, delta temporality, histograms without min/max or sum, expo
     ],
   };
   same(collection);
+  // The exponential points decode to what was recorded (the comparison alone would pass for two equal mistakes).
+  const decoded = JSON.stringify(decodeRequest(encodeMetricsRequest(collection)), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  for (const expected of ['"scale":"-2"', '"positive":{"offset":"-3","bucketCounts":["1","1099511627776","0","5"]}', '"negative":{"offset":"70000"}', '"negative":{"offset":"-1","bucketCounts":["127","128"]}', '"scale":"20"', '"zeroCount":"3"']) {
+    assert.ok(decoded.includes(expected), `${expected} in ${decoded}`);
+  }
 });
 
 test('the metrics response: partial success as the SDK reports it', () => {
