@@ -15,12 +15,20 @@ import type { DebugExporterConfig, OtlpHttpExporterConfig } from '../config/sche
 import { ReceiverError, errorMessage } from '../errors.js';
 import { LOG_ATTRIBUTE_KEYS } from '../mapping/log-record.js';
 import { RESOURCE_KEYS } from '../mapping/resource.js';
+import type { EncodedLogs, EncodedSlice } from './otlp-proto-encoder.js';
+import { OtlpProtoLogsEncoder, decodeLogsResponse, LOGS_EXPORTER_METRICS } from './otlp-proto-encoder.js';
 
 export type ExportAttempt = { readonly ok: true } | { readonly ok: false; readonly retryable: boolean; readonly error: ReceiverError };
 
 export interface LogExporter {
   readonly id: string;
   exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt>;
+  /**
+   * Present on exporters that send OTLP/protobuf: one attempt with records the pipeline encoded
+   * as they arrived (see EncodedRun for why). A pipeline whose exporters all have it keeps no
+   * records, only their bytes.
+   */
+  readonly exportEncoded?: (slices: readonly EncodedSlice[], records: number) => Promise<ExportAttempt>;
   shutdown(): Promise<void>;
 }
 
@@ -49,19 +57,35 @@ export function httpStatusOf(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
 }
 
+/** One delivery attempt by the SDK's transport; throws when the batch cannot be encoded. */
+interface LogSender {
+  send(records: ReadableLogRecord[]): Promise<ExportResult>;
+  /** OTLP/protobuf only: a request assembled from encoded records. */
+  sendEncoded?(slices: readonly EncodedSlice[], records: number): Promise<ExportResult>;
+  shutdown(): Promise<void>;
+}
+
 export class OtlpHttpLogExporter implements LogExporter {
   readonly id: string;
+  readonly exportEncoded?: (slices: readonly EncodedSlice[], records: number) => Promise<ExportAttempt>;
   private readonly config: OtlpHttpExporterConfig;
   /** Loaded on first use: only the encoding in use is imported (each SDK exporter costs memory). */
-  private sdk: Promise<LogRecordExporter> | null = null;
+  private sdk: Promise<LogSender> | null = null;
   private readonly agent = new OwnedAgent();
 
   constructor(id: string, config: OtlpHttpExporterConfig) {
     this.id = id;
     this.config = config;
+    if (config.encoding === 'proto') {
+      this.exportEncoded = (slices, records) =>
+        this.attempt((sender) => {
+          if (sender.sendEncoded === undefined) throw new Error('this exporter takes records, not encoded ones');
+          return sender.sendEncoded(slices, records);
+        });
+    }
   }
 
-  private load(): Promise<LogRecordExporter> {
+  private load(): Promise<LogSender> {
     this.sdk ??= (async () => {
       const config = this.config;
       const options: OTLPExporterNodeConfigBase = {
@@ -75,22 +99,27 @@ export class OtlpHttpLogExporter implements LogExporter {
       };
       if (config.encoding === 'json') {
         const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-http');
-        return new OTLPLogExporter(options);
+        const exporter: LogRecordExporter = new OTLPLogExporter(options);
+        return { send: (records) => new Promise<ExportResult>((resolve) => exporter.export(records, resolve)), shutdown: () => exporter.shutdown() };
       }
-      return protoLogExporter(options);
+      return protoLogSender(options);
     })();
     return this.sdk;
   }
 
-  async exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt> {
-    const sdk = await this.load();
-    return new Promise((resolve) => {
-      try {
-        sdk.export(records, (result) => resolve(this.classify(result)));
-      } catch (err) {
-        resolve({ ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', `${this.id}: could not encode the batch: ${errorMessage(err)}`, { cause: err }) });
-      }
-    });
+  exportOnce(records: ReadableLogRecord[]): Promise<ExportAttempt> {
+    return this.attempt((sender) => sender.send(records));
+  }
+
+  private async attempt(send: (sender: LogSender) => Promise<ExportResult>): Promise<ExportAttempt> {
+    const sender = await this.load();
+    let result: ExportResult;
+    try {
+      result = await send(sender);
+    } catch (err) {
+      return { ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', `${this.id}: could not encode the batch: ${errorMessage(err)}`, { cause: err }) };
+    }
+    return this.classify(result);
   }
 
   private classify(result: ExportResult): ExportAttempt {
@@ -117,17 +146,22 @@ export class OtlpHttpLogExporter implements LogExporter {
  * parts as @opentelemetry/exporter-logs-otlp-proto does, with our encoder in
  * place of the generic serializer (see otlp-proto-encoder.ts for why).
  */
-async function protoLogExporter(options: OTLPExporterNodeConfigBase): Promise<LogRecordExporter> {
-  const { OtlpProtoLogsEncoder, decodeLogsResponse, LOGS_EXPORTER_METRICS } = await import('./otlp-proto-encoder.js');
+async function protoLogSender(options: OTLPExporterNodeConfigBase): Promise<LogSender> {
   const encoder = new OtlpProtoLogsEncoder();
-  return otlpProtoExporter<ReadableLogRecord[]>(options, {
+  const exporter = await otlpProtoExporter<EncodedLogs>(options, {
     signal: 'LOGS',
     path: 'v1/logs',
     component: 'otlp_http_log_exporter',
-    serialize: (records) => encoder.encode(records),
+    serialize: (encoded) => encoded.bytes,
     deserializeResponse: decodeLogsResponse,
     exporterMetrics: LOGS_EXPORTER_METRICS,
   });
+  const send = (encoded: EncodedLogs): Promise<ExportResult> => new Promise((resolve) => exporter.export(encoded, resolve));
+  return {
+    send: (records) => send({ bytes: encoder.encode(records), records: records.length }),
+    sendEncoded: (slices, records) => send({ bytes: encoder.assemble(slices), records }),
+    shutdown: () => exporter.shutdown(),
+  };
 }
 
 export interface OtlpProtoSignal<Request> {

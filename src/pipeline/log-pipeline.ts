@@ -7,14 +7,20 @@
  * log files are the buffer). A handover is settled only when every record in it
  * was acknowledged by every exporter, or given up on; since batches go out one
  * at a time in arrival order, settlements come in the order of handovers.
+ *
+ * When every exporter sends OTLP/protobuf (the default), records are encoded as
+ * they are handed over and only their bytes are queued (see EncodedRun for why).
  */
+import type { HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { BatchProcessorConfig, RetryOnFailureConfig } from '../config/schema.js';
-import { ReceiverError } from '../errors.js';
+import { ReceiverError, errorMessage } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ReceiverMetrics } from '../telemetry/metrics.js';
 import type { DeliveryOutcome, LogsConsumer } from './consumer.js';
 import type { ExportAttempt, LogExporter } from './exporters.js';
+import type { EncodedRun, EncodedSlice } from './otlp-proto-encoder.js';
+import { OtlpProtoLogsEncoder } from './otlp-proto-encoder.js';
 import { exportWithRetry } from './retry.js';
 
 export interface PipelineExporter {
@@ -32,7 +38,12 @@ export interface LogPipelineOptions {
 }
 
 interface Handover {
-  readonly records: ReadableLogRecord[];
+  /** The records, or null when they were encoded on arrival (`runs`). */
+  readonly records: ReadableLogRecord[] | null;
+  readonly runs: readonly EncodedRun[] | null;
+  readonly count: number;
+  /** Timestamp of the last record, for the lag gauge. */
+  readonly newest: HrTime;
   readonly bytes: number;
   readonly settled: (outcome: DeliveryOutcome) => void;
   /** Records and bytes already placed in a batch. */
@@ -42,7 +53,10 @@ interface Handover {
 }
 
 interface Batch {
+  /** The records, when they were kept as records; otherwise their encoded slices. */
   records: ReadableLogRecord[];
+  slices: EncodedSlice[];
+  count: number;
   bytes: number;
   /** Handovers with records in this batch. */
   touched: Handover[];
@@ -68,9 +82,12 @@ export class LogPipeline implements LogsConsumer {
   private readonly abort = new AbortController();
   private newestAcked: [number, number] | null = null;
   private readonly unobserve: Array<() => void> = [];
+  /** Set when every exporter sends OTLP/protobuf: records are then encoded as they arrive. */
+  private readonly encoder: OtlpProtoLogsEncoder | null;
 
   constructor(options: LogPipelineOptions) {
     this.options = options;
+    this.encoder = options.exporters.length > 0 && options.exporters.every(({ exporter }) => exporter.exportEncoded !== undefined) ? new OtlpProtoLogsEncoder() : null;
     const { metrics } = options;
     for (const { exporter } of options.exporters) {
       this.unobserve.push(metrics.observe('otelcol_exporter_queue_size', () => [{ value: this.heldRecords, attributes: { exporter: exporter.id } }]));
@@ -99,10 +116,24 @@ export class LogPipeline implements LogsConsumer {
       return this.writable();
     }
     if (this.unbatched === 0) this.oldestArrival = Date.now();
-    this.queue.push({ records, bytes, settled, taken: 0, bytesTaken: 0, failure: null });
-    this.heldRecords += records.length;
+    const count = records.length;
+    const newest = records[count - 1].hrTime;
+    let runs: EncodedRun[] | null = null;
+    let failure: ReceiverError | null = null;
+    if (this.encoder !== null) {
+      try {
+        runs = this.encoder.encodeRuns(records);
+      } catch (err) {
+        // Settled as not delivered, in its turn (settlements keep the order of handovers).
+        runs = [];
+        failure = new ReceiverError('EXPORT_REJECTED', `could not encode ${count} record(s): ${errorMessage(err)}`, { cause: err });
+        this.options.logger.error('could not encode records; they will be read again from their last committed position', { error: failure.message });
+      }
+    }
+    this.queue.push({ records: runs === null ? records : null, runs, count, newest, bytes, settled, taken: 0, bytesTaken: 0, failure });
+    this.heldRecords += count;
     this.heldBytes += bytes;
-    this.unbatched += records.length;
+    this.unbatched += count;
     this.schedule();
     return this.writable();
   }
@@ -191,29 +222,34 @@ export class LogPipeline implements LogsConsumer {
   private takeBatch(): Batch {
     const { send_batch_size, send_batch_max_size } = this.options.batch;
     const limit = send_batch_max_size > 0 ? send_batch_max_size : send_batch_size;
-    const batch: Batch = { records: [], bytes: 0, touched: [], completed: [] };
-    while (batch.records.length < limit && this.queue.length > 0) {
+    const batch: Batch = { records: [], slices: [], count: 0, bytes: 0, touched: [], completed: [] };
+    while (batch.count < limit && this.queue.length > 0) {
       const handover = this.queue[0];
-      const room = limit - batch.records.length;
-      const rest = handover.records.length - handover.taken;
+      const room = limit - batch.count;
+      const rest = handover.count - handover.taken;
       const n = Math.min(room, rest);
-      if (handover.taken === 0 && n === rest) {
-        for (const r of handover.records) batch.records.push(r);
-      } else {
-        for (let i = handover.taken; i < handover.taken + n; i++) batch.records.push(handover.records[i]);
+      if (handover.runs !== null) {
+        takeSlices(handover.runs, handover.taken, handover.taken + n, batch.slices);
+      } else if (handover.records !== null) {
+        if (handover.taken === 0 && n === rest) {
+          for (const r of handover.records) batch.records.push(r);
+        } else {
+          for (let i = handover.taken; i < handover.taken + n; i++) batch.records.push(handover.records[i]);
+        }
       }
+      batch.count += n;
       // Bytes are attributed proportionally; the last piece takes the remainder so the totals balance.
-      const bytes = n === rest ? handover.bytes - handover.bytesTaken : Math.round((handover.bytes * n) / handover.records.length);
+      const bytes = n === rest ? handover.bytes - handover.bytesTaken : Math.round((handover.bytes * n) / handover.count);
       batch.bytes += bytes;
       handover.bytesTaken += bytes;
       handover.taken += n;
       batch.touched.push(handover);
-      if (handover.taken === handover.records.length) {
+      if (handover.taken === handover.count) {
         this.queue.shift();
         batch.completed.push(handover);
       }
     }
-    this.unbatched -= batch.records.length;
+    this.unbatched -= batch.count;
     if (this.unbatched > 0) this.oldestArrival = Date.now();
     return batch;
   }
@@ -224,7 +260,13 @@ export class LogPipeline implements LogsConsumer {
       this.options.exporters.map(async ({ exporter, retry }) => {
         let result: ExportAttempt;
         try {
-          result = await exportWithRetry(exporter, batch.records, retry, this.abort.signal, (attempt, waitMs) => {
+          const { exportEncoded } = exporter;
+          let attemptOnce = (): Promise<ExportAttempt> => exporter.exportOnce(batch.records);
+          if (this.encoder !== null && exportEncoded !== undefined) {
+            // Only records that could not be encoded (already failed): nothing to send.
+            attemptOnce = batch.slices.length === 0 ? () => Promise.resolve({ ok: true }) : () => exportEncoded(batch.slices, batch.count);
+          }
+          result = await exportWithRetry(attemptOnce, retry, this.abort.signal, (attempt, waitMs) => {
             logger.warnOnce(`export-retry:${exporter.id}`, 'export failed; retrying', { exporter: exporter.id, error: attempt.error.message, retry_in_ms: waitMs });
           });
         } catch (err) {
@@ -232,13 +274,13 @@ export class LogPipeline implements LogsConsumer {
           result = { ok: false, retryable: false, error: new ReceiverError('EXPORT_FAILED', `${exporter.id}: ${String(err)}`, { cause: err }) };
         }
         if (result.ok) {
-          metrics.add('otelcol_exporter_sent_log_records', batch.records.length, { exporter: exporter.id });
+          metrics.add('otelcol_exporter_sent_log_records', batch.count, { exporter: exporter.id });
           logger.clearOnce(`export-retry:${exporter.id}`);
         } else {
-          metrics.add('otelcol_exporter_send_failed_log_records', batch.records.length, { exporter: exporter.id });
+          metrics.add('otelcol_exporter_send_failed_log_records', batch.count, { exporter: exporter.id });
           logger.error('gave up exporting a batch; its records will be read again from their last committed position', {
             exporter: exporter.id,
-            records: batch.records.length,
+            records: batch.count,
             error: result.error.message,
           });
         }
@@ -247,10 +289,12 @@ export class LogPipeline implements LogsConsumer {
     );
     const failed = results.find((r): r is ExportAttempt & { ok: false } => !r.ok);
     if (failed !== undefined) for (const h of batch.touched) h.failure ??= failed.error;
-    else this.noteAcknowledged(batch.records);
-    this.heldRecords -= batch.records.length;
+    else this.noteAcknowledged(batch.completed);
+    this.heldRecords -= batch.count;
     this.heldBytes -= batch.bytes;
     for (const h of batch.completed) {
+      // Every record of the handover is done with (acknowledged or given up on): its bytes may be reused.
+      if (h.runs !== null) this.encoder?.release(h.runs);
       try {
         h.settled(h.failure === null ? { delivered: true } : { delivered: false, error: h.failure });
       } catch (err) {
@@ -265,15 +309,29 @@ export class LogPipeline implements LogsConsumer {
   }
 
   /**
-   * For the lag gauge. Records come in log order per container, so the last of a
-   * batch is (close to) its newest; looking at every record cost more than the gauge is worth.
+   * For the lag gauge: the last record of each handover whose records are now all acknowledged.
+   * Records come in log order per container, so that is (close to) the newest of each.
    */
-  private noteAcknowledged(records: ReadableLogRecord[]): void {
-    const last = records[records.length - 1];
-    if (last === undefined) return;
-    const t = last.hrTime;
-    const newest = this.newestAcked;
-    if (newest === null || t[0] > newest[0] || (t[0] === newest[0] && t[1] > newest[1])) this.newestAcked = [t[0], t[1]];
+  private noteAcknowledged(completed: readonly Handover[]): void {
+    for (const h of completed) {
+      if (h.failure !== null) continue;
+      const t = h.newest;
+      const newest = this.newestAcked;
+      if (newest === null || t[0] > newest[0] || (t[0] === newest[0] && t[1] > newest[1])) this.newestAcked = [t[0], t[1]];
+    }
   }
 
+}
+
+/** Appends the slices of `runs` that hold the handover's records [from, to). */
+function takeSlices(runs: readonly EncodedRun[], from: number, to: number, out: EncodedSlice[]): void {
+  let base = 0;
+  for (const run of runs) {
+    const length = run.ends.length;
+    const start = Math.max(from, base);
+    const end = Math.min(to, base + length);
+    if (start < end) out.push({ run, from: start - base, to: end - base });
+    base += length;
+    if (base >= to) break;
+  }
 }

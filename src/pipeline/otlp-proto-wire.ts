@@ -44,15 +44,17 @@ interface DirectEncoder {
 }
 
 /**
- * A growable byte writer. The encoder sizes each message before writing it, so
- * lengths are written once, in front, with no copying back.
+ * A byte writer over a buffer of the exact size. The encoder sizes each message
+ * before writing it, so lengths are written once, in front, with no copying back.
  */
 export class Writer {
   buf: Buffer;
   pos = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** A new buffer of `size` bytes, or `size` bytes of `into` from `at` (the caller checked they exist). */
+  constructor(size: number, into?: Buffer, at = 0) {
+    this.buf = into ?? Buffer.allocUnsafe(size);
+    this.pos = at;
   }
 
   byte(b: number): void {

@@ -4,15 +4,14 @@
  * as the receiver runs) or until the caller's signal says stop (shutdown deadline).
  * Retry-After from the backend is honoured inside the OTLP SDK's own attempts.
  */
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { RetryOnFailureConfig } from '../config/schema.js';
 import { ReceiverError } from '../errors.js';
 import { Backoff, sleep } from '../util/backoff.js';
-import type { ExportAttempt, LogExporter } from './exporters.js';
+import type { ExportAttempt } from './exporters.js';
 
+/** `attemptOnce` is one delivery attempt of the batch by one exporter. */
 export async function exportWithRetry(
-  exporter: LogExporter,
-  records: ReadableLogRecord[],
+  attemptOnce: () => Promise<ExportAttempt>,
   policy: RetryOnFailureConfig,
   signal: AbortSignal,
   onRetry: (attempt: ExportAttempt & { ok: false }, waitMs: number) => void,
@@ -25,7 +24,7 @@ export async function exportWithRetry(
     randomizationFactor: policy.randomization_factor,
   });
   for (;;) {
-    const attempt = await exporter.exportOnce(records);
+    const attempt = await attemptOnce();
     if (attempt.ok || !attempt.retryable || !policy.enabled) return attempt;
     if (signal.aborted) return attempt;
     const wait = backoff.next();

@@ -6,6 +6,9 @@ import { ReceiverError } from '../../src/errors.js';
 import type { DeliveryOutcome } from '../../src/pipeline/consumer.js';
 import type { ExportAttempt, LogExporter } from '../../src/pipeline/exporters.js';
 import { LogPipeline } from '../../src/pipeline/log-pipeline.js';
+import type { EncodedSlice } from '../../src/pipeline/otlp-proto-encoder.js';
+import { OtlpProtoLogsEncoder } from '../../src/pipeline/otlp-proto-encoder.js';
+import { decodeLogsRequestProto } from '../helpers/otlp-proto.js';
 import { ReceiverMetrics } from '../../src/telemetry/metrics.js';
 import { silentLogger } from '../../src/util/logger.js';
 
@@ -31,13 +34,33 @@ function records(n: number, from = 0): ReadableLogRecord[] {
   }));
 }
 
-/** An exporter double: answers from a script of outcomes, records what it got. */
+/**
+ * An exporter double: answers from a script of outcomes, records what it got. With `encoded`
+ * it takes records the pipeline encoded on arrival, as the OTLP/protobuf exporter does, and
+ * decodes the request it would send.
+ */
 class ScriptedExporter implements LogExporter {
   readonly id = 'scripted';
   readonly batches: string[][] = [];
+  readonly exportEncoded?: (slices: readonly EncodedSlice[], records: number) => Promise<ExportAttempt>;
   gate: Promise<void> = Promise.resolve();
-  constructor(private readonly outcomes: ExportAttempt[] = []) {}
+  constructor(
+    private readonly outcomes: ExportAttempt[] = [],
+    encoded = false,
+  ) {
+    if (encoded) {
+      const encoder = new OtlpProtoLogsEncoder();
+      this.exportEncoded = async (slices, count) => {
+        await this.gate;
+        const bodies = decodeLogsRequestProto(encoder.assemble(slices)).map((r) => (typeof r.body === 'string' ? r.body : JSON.stringify(r.body)));
+        assert.equal(bodies.length, count, 'the count given is the records sent');
+        this.batches.push(bodies);
+        return this.outcomes.shift() ?? { ok: true };
+      };
+    }
+  }
   async exportOnce(batch: ReadableLogRecord[]): Promise<ExportAttempt> {
+    assert.equal(this.exportEncoded, undefined, 'an exporter that takes encoded records is given them encoded');
     await this.gate;
     this.batches.push(batch.map((r) => (typeof r.body === 'string' ? r.body : JSON.stringify(r.body))));
     return this.outcomes.shift() ?? { ok: true };
@@ -60,56 +83,58 @@ function pipeline(exporter: LogExporter, overrides: Partial<{ queueSize: number;
   });
 }
 
-test('handovers are split across batches and settled in order, once, after their last record is exported', async () => {
-  const exporter = new ScriptedExporter();
-  const p = pipeline(exporter, { batchSize: 3 });
-  const settled: string[] = [];
-  p.consume(records(2, 0), 10, () => settled.push('a'));
-  p.consume(records(4, 2), 10, () => settled.push('b'));
-  p.consume(records(1, 6), 10, () => settled.push('c'));
-  await p.flush();
-  assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2'], ['r3', 'r4', 'r5'], ['r6']]);
-  assert.deepEqual(settled, ['a', 'b', 'c']);
-  assert.deepEqual(p.held, { records: 0, bytes: 0 });
-});
+for (const [mode, encoded] of [['records', false], ['encoded on arrival', true]] as const) {
+  test(`${mode}: handovers are split across batches and settled in order, once, after their last record is exported`, async () => {
+    const exporter = new ScriptedExporter([], encoded);
+    const p = pipeline(exporter, { batchSize: 3 });
+    const settled: string[] = [];
+    p.consume(records(2, 0), 10, () => settled.push('a'));
+    p.consume(records(4, 2), 10, () => settled.push('b'));
+    p.consume(records(1, 6), 10, () => settled.push('c'));
+    await p.flush();
+    assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2'], ['r3', 'r4', 'r5'], ['r6']]);
+    assert.deepEqual(settled, ['a', 'b', 'c']);
+    assert.deepEqual(p.held, { records: 0, bytes: 0 });
+  });
 
-test('backpressure: consume says false at the bound, onceWritable fires after exports make room', async () => {
-  const exporter = new ScriptedExporter();
-  let open!: () => void;
-  exporter.gate = new Promise((r) => (open = r));
-  const p = pipeline(exporter, { queueSize: 5, batchSize: 2 });
-  assert.equal(p.consume(records(3), 1, () => undefined), true);
-  assert.equal(p.consume(records(3, 3), 1, () => undefined), false);
-  let writable = false;
-  p.onceWritable(() => (writable = true));
-  assert.equal(writable, false);
-  open();
-  await p.flush();
-  assert.equal(writable, true);
-});
+  test(`${mode}: backpressure: consume says false at the bound, onceWritable fires after exports make room`, async () => {
+    const exporter = new ScriptedExporter([], encoded);
+    let open!: () => void;
+    exporter.gate = new Promise((r) => (open = r));
+    const p = pipeline(exporter, { queueSize: 5, batchSize: 2 });
+    assert.equal(p.consume(records(3), 1, () => undefined), true);
+    assert.equal(p.consume(records(3, 3), 1, () => undefined), false);
+    let writable = false;
+    p.onceWritable(() => (writable = true));
+    assert.equal(writable, false);
+    open();
+    await p.flush();
+    assert.equal(writable, true);
+  });
 
-test('transient failures are retried until they succeed; nothing is lost or repeated', async () => {
-  const transient: ExportAttempt = { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', '503', { transient: true }) };
-  const exporter = new ScriptedExporter([transient, transient, { ok: true }]);
-  const p = pipeline(exporter, { batchSize: 10 });
-  const outcomes: DeliveryOutcome[] = [];
-  p.consume(records(2), 1, (o) => outcomes.push(o));
-  await p.flush();
-  assert.deepEqual(outcomes, [{ delivered: true }]);
-  assert.equal(exporter.batches.length, 3);
-});
+  test(`${mode}: transient failures are retried until they succeed; nothing is lost or repeated`, async () => {
+    const transient: ExportAttempt = { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', '503', { transient: true }) };
+    const exporter = new ScriptedExporter([transient, transient, { ok: true }], encoded);
+    const p = pipeline(exporter, { batchSize: 10 });
+    const outcomes: DeliveryOutcome[] = [];
+    p.consume(records(2), 1, (o) => outcomes.push(o));
+    await p.flush();
+    assert.deepEqual(outcomes, [{ delivered: true }]);
+    assert.equal(exporter.batches.length, 3);
+  });
 
-test('a permanent rejection settles the handover as not delivered', async () => {
-  const exporter = new ScriptedExporter([{ ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', '400') }]);
-  const p = pipeline(exporter, { batchSize: 10 });
-  const outcomes: DeliveryOutcome[] = [];
-  p.consume(records(2), 1, (o) => outcomes.push(o));
-  p.consume(records(1, 2), 1, (o) => outcomes.push(o));
-  await p.flush();
-  assert.equal(outcomes.length, 2);
-  assert.equal(outcomes[0]?.delivered, false);
-  assert.equal(outcomes[1]?.delivered, false, 'the second handover was in the same failed batch');
-});
+  test(`${mode}: a permanent rejection settles the handover as not delivered`, async () => {
+    const exporter = new ScriptedExporter([{ ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', '400') }], encoded);
+    const p = pipeline(exporter, { batchSize: 10 });
+    const outcomes: DeliveryOutcome[] = [];
+    p.consume(records(2), 1, (o) => outcomes.push(o));
+    p.consume(records(1, 2), 1, (o) => outcomes.push(o));
+    await p.flush();
+    assert.equal(outcomes.length, 2);
+    assert.equal(outcomes[0]?.delivered, false);
+    assert.equal(outcomes[1]?.delivered, false, 'the second handover was in the same failed batch');
+  });
+}
 
 test('max_elapsed_time gives up; shutdown stops retrying at its deadline and settles as failed', async () => {
   const transient: ExportAttempt = { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', 'down', { transient: true }) };

@@ -12,6 +12,7 @@ import type { AnyValue } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import type { EncodedSlice } from '../../src/pipeline/otlp-proto-encoder.js';
 import { OtlpProtoLogsEncoder, decodeLogsResponse } from '../../src/pipeline/otlp-proto-encoder.js';
 import { decodeLogsRequestProto } from '../helpers/otlp-proto.js';
 
@@ -96,6 +97,59 @@ test('property: any mix of records encodes like the SDK', () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test('property: records encoded on arrival, in runs, and sent in any slices, make the same request as encoding the batch', () => {
+  // The logs pipeline encodes each handover on arrival and sends slices of handovers (a batch
+  // may end inside one): the bytes must be those of encoding the batch's records at once.
+  const rec = fc.record({ which: fc.integer({ min: 0, max: 2 }), body: fc.string({ unit: 'grapheme', maxLength: 20 }), nanos: fc.integer({ min: 0, max: 999_999_999 }) });
+  const otherScope = Object.freeze({ name: 'docker_logs', version: '0.1.0' });
+  fc.assert(
+    fc.property(fc.array(rec, { minLength: 1, maxLength: 30 }), fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 6 }), (list, cuts) => {
+      const records = list.map((r) => record({ body: r.body, hrTime: [1_795_888_789, r.nanos], resource: r.which === 1 ? resourceB : resourceA, instrumentationScope: r.which === 2 ? otherScope : scope }));
+      const encoder = new OtlpProtoLogsEncoder();
+      const runs = encoder.encodeRuns(records);
+      assert.equal(runs.reduce((n, run) => n + run.ends.length, 0), records.length);
+      // Cut the runs into slices at the given record counts.
+      const slices: EncodedSlice[] = [];
+      let cut = 0;
+      for (const run of runs) {
+        let from = 0;
+        while (from < run.ends.length) {
+          const to = Math.min(run.ends.length, from + (cuts[cut++ % Math.max(1, cuts.length)] ?? run.ends.length));
+          slices.push({ run, from, to });
+          from = to;
+        }
+      }
+      assert.deepEqual(Buffer.from(encoder.assemble(slices)), Buffer.from(new OtlpProtoLogsEncoder().encode(records)));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('encoded runs are never written over while held; released chunks are reused', () => {
+  const encoder = new OtlpProtoLogsEncoder();
+  const held: Array<{ runs: ReturnType<OtlpProtoLogsEncoder['encodeRuns']>; copy: Buffer }> = [];
+  const chunks = new Set<ArrayBufferLike>();
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 48_271) % 2_147_483_647; // Park–Miller: exact in doubles
+    return seed % n;
+  };
+  for (let i = 0; i < 6000; i++) {
+    const runs = encoder.encodeRuns([record({ body: `line ${i} ${'x'.repeat(random(700))}` }), record({ resource: resourceB, body: `other ${i}` })]);
+    for (const run of runs) chunks.add(run.bytes.buffer);
+    held.push({ runs, copy: Buffer.concat(runs.map((r) => r.bytes)) });
+    // Release most of them, in any order, as acknowledgements would.
+    if (held.length > 400 || random(2) === 0) {
+      const [done] = held.splice(random(held.length), 1);
+      assert.deepEqual(Buffer.concat(done.runs.map((r) => r.bytes)), done.copy, 'a held run was written over');
+      encoder.release(done.runs);
+    }
+  }
+  for (const h of held) assert.deepEqual(Buffer.concat(h.runs.map((r) => r.bytes)), h.copy, 'a held run was written over');
+  // About 3 MB were encoded; the chunks were reused rather than allocated anew.
+  assert.ok(chunks.size < 8, `${chunks.size} chunks for 3 MB`);
 });
 
 test('the response decoder reads a partial success', () => {
