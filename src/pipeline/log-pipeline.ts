@@ -57,6 +57,8 @@ interface Batch {
   records: ReadableLogRecord[];
   slices: EncodedSlice[];
   count: number;
+  /** Records in it that could not be encoded on arrival: they are not sent, and count as failed. */
+  unencodable: number;
   bytes: number;
   /** Handovers with records in this batch. */
   touched: Handover[];
@@ -222,13 +224,14 @@ export class LogPipeline implements LogsConsumer {
   private takeBatch(): Batch {
     const { send_batch_size, send_batch_max_size } = this.options.batch;
     const limit = send_batch_max_size > 0 ? send_batch_max_size : send_batch_size;
-    const batch: Batch = { records: [], slices: [], count: 0, bytes: 0, touched: [], completed: [] };
+    const batch: Batch = { records: [], slices: [], count: 0, unencodable: 0, bytes: 0, touched: [], completed: [] };
     while (batch.count < limit && this.queue.length > 0) {
       const handover = this.queue[0];
       const room = limit - batch.count;
       const rest = handover.count - handover.taken;
       const n = Math.min(room, rest);
       if (handover.runs !== null) {
+        if (handover.runs.length === 0) batch.unencodable += n;
         takeSlices(handover.runs, handover.taken, handover.taken + n, batch.slices);
       } else if (handover.records !== null) {
         if (handover.taken === 0 && n === rest) {
@@ -264,7 +267,7 @@ export class LogPipeline implements LogsConsumer {
           let attemptOnce = (): Promise<ExportAttempt> => exporter.exportOnce(batch.records);
           if (this.encoder !== null && exportEncoded !== undefined) {
             // Only records that could not be encoded (already failed): nothing to send.
-            attemptOnce = batch.slices.length === 0 ? () => Promise.resolve({ ok: true }) : () => exportEncoded(batch.slices, batch.count);
+            attemptOnce = batch.slices.length === 0 ? () => Promise.resolve({ ok: true }) : () => exportEncoded(batch.slices, batch.count - batch.unencodable);
           }
           result = await exportWithRetry(attemptOnce, retry, this.abort.signal, (attempt, waitMs) => {
             logger.warnOnce(`export-retry:${exporter.id}`, 'export failed; retrying', { exporter: exporter.id, error: attempt.error.message, retry_in_ms: waitMs });
@@ -274,7 +277,8 @@ export class LogPipeline implements LogsConsumer {
           result = { ok: false, retryable: false, error: new ReceiverError('EXPORT_FAILED', `${exporter.id}: ${String(err)}`, { cause: err }) };
         }
         if (result.ok) {
-          metrics.add('otelcol_exporter_sent_log_records', batch.count, { exporter: exporter.id });
+          metrics.add('otelcol_exporter_sent_log_records', batch.count - batch.unencodable, { exporter: exporter.id });
+          if (batch.unencodable > 0) metrics.add('otelcol_exporter_send_failed_log_records', batch.unencodable, { exporter: exporter.id });
           logger.clearOnce(`export-retry:${exporter.id}`);
         } else {
           metrics.add('otelcol_exporter_send_failed_log_records', batch.count, { exporter: exporter.id });

@@ -120,19 +120,26 @@ export class OtlpProtoLogsEncoder {
   /** The ExportLogsServiceRequest of these records. */
   encode(records: readonly ReadableLogRecord[]): Uint8Array {
     const runs = this.encodeRuns(records);
-    const request = this.assemble(runs.map((run) => ({ run, from: 0, to: run.ends.length })));
-    this.release(runs);
-    return request;
+    try {
+      return this.assemble(runs.map((run) => ({ run, from: 0, to: run.ends.length })));
+    } finally {
+      this.release(runs);
+    }
   }
 
   /** Encodes records; consecutive records of the same Resource and scope share a run. */
   encodeRuns(records: readonly ReadableLogRecord[]): EncodedRun[] {
     const runs: EncodedRun[] = [];
     let start = 0;
-    for (let i = 1; i <= records.length; i++) {
-      if (i < records.length && records[i].resource === records[start].resource && records[i].instrumentationScope === records[start].instrumentationScope) continue;
-      runs.push(this.encodeRun(records, start, i));
-      start = i;
+    try {
+      for (let i = 1; i <= records.length; i++) {
+        if (i < records.length && records[i].resource === records[start].resource && records[i].instrumentationScope === records[start].instrumentationScope) continue;
+        runs.push(this.encodeRun(records, start, i));
+        start = i;
+      }
+    } catch (err) {
+      this.release(runs); // nobody will hold them
+      throw err;
     }
     return runs;
   }

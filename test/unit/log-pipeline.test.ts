@@ -136,6 +136,30 @@ for (const [mode, encoded] of [['records', false], ['encoded on arrival', true]]
   });
 }
 
+test('encoded on arrival: records that cannot be encoded are settled as not delivered, in their turn, and not sent', async () => {
+  const exporter = new ScriptedExporter([], true);
+  const p = pipeline(exporter, { batchSize: 10 });
+  const bad = records(2, 10);
+  Object.defineProperty(bad[1], 'body', {
+    get(): never {
+      throw new Error('no body');
+    },
+  });
+  const outcomes: Array<[string, boolean]> = [];
+  p.consume(records(2, 0), 1, (o) => outcomes.push(['a', o.delivered]));
+  p.consume(bad, 1, (o) => outcomes.push(['bad', o.delivered]));
+  p.consume(records(1, 2), 1, (o) => outcomes.push(['c', o.delivered]));
+  await p.flush();
+  // The double checks that the count it is given is the number of records in the request.
+  assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2']]);
+  assert.deepEqual(outcomes, [
+    ['a', true],
+    ['bad', false],
+    ['c', true],
+  ]);
+  assert.deepEqual(p.held, { records: 0, bytes: 0 });
+});
+
 test('max_elapsed_time gives up; shutdown stops retrying at its deadline and settles as failed', async () => {
   const transient: ExportAttempt = { ok: false, retryable: true, error: new ReceiverError('EXPORT_FAILED', 'down', { transient: true }) };
   const always = new ScriptedExporter(Array.from({ length: 10_000 }, () => transient));
