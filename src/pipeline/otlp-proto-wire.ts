@@ -216,7 +216,8 @@ export function anyValueSize(value: AnyValue): number {
   return fieldSize(keyValuesSize(value));
 }
 
-function int64Size(n: number): number {
+/** Bytes of Writer.int64(n): exact for every integer (a non-negative one below 2^53 is a plain varint). */
+export function int64Size(n: number): number {
   if (n < 0) return 10;
   let size = 1;
   while (n >= 0x80) {

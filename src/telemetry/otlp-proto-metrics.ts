@@ -14,7 +14,7 @@ import type { HrTime } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType } from '@opentelemetry/sdk-metrics';
 import type { DataPoint, ExponentialHistogram, Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ExportResponse } from '../pipeline/otlp-proto-wire.js';
-import { Writer, decodeExportResponse, encodeKeyValues, encodeScope, secondsCache, varintSize } from '../pipeline/otlp-proto-wire.js';
+import { Writer, decodeExportResponse, encodeKeyValues, encodeScope, int64Size, secondsCache, varintSize } from '../pipeline/otlp-proto-wire.js';
 
 /** Field tags of metrics/v1: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited). */
 const TAG = {
@@ -107,9 +107,9 @@ class Message {
   }
 
   varint(tag: number, n: number): this {
-    return this.scalar(1 + uvarintSize(n), (w) => {
+    return this.scalar(1 + int64Size(n), (w) => {
       w.byte(tag);
-      writeUvarint(w, n);
+      w.int64(n);
     });
   }
 
@@ -123,11 +123,11 @@ class Message {
   packedUvarint(tag: number, values: readonly number[]): this {
     if (values.length === 0) return this;
     let body = 0;
-    for (const n of values) body += uvarintSize(n);
+    for (const n of values) body += int64Size(n);
     return this.scalar(1 + varintSize(body) + body, (w) => {
       w.byte(tag);
       w.varint(body);
-      for (const n of values) writeUvarint(w, n);
+      for (const n of values) w.int64(n);
     });
   }
 
@@ -185,24 +185,6 @@ class Message {
   bytes(): Uint8Array {
     return Buffer.concat(this.parts, this.size);
   }
-}
-
-/** Bytes of a varint of a non-negative integer below 2^53 (the Writer's varint stops at 2^32). */
-function uvarintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeUvarint(w: Writer, n: number): void {
-  while (n >= 0x80) {
-    w.byte((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  w.byte(n);
 }
 
 function writeUint64(w: Writer, n: number): void {
