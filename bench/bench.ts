@@ -53,14 +53,13 @@ import { parseArgs } from 'node:util';
 import { engineAddress, requireEngine } from '../test/helpers/docker.js';
 import { backlogBaseline, backlogReceiver, formatSources, idle, live, SOURCES } from './lib/bench-cases.js';
 import type { BacklogResult, BacklogTarget, BenchContext, CaseResult, Encoding, LiveResult, Source } from './lib/bench-cases.js';
-import { REPO_ROOT, childScript } from './lib/bench-children.js';
+import { REPO_ROOT, SinkProcess, childScript } from './lib/bench-children.js';
 import { ContainerSet, createBacklogContainer, foreignRunning } from './lib/bench-docker.js';
 import { startPrivateEngine } from './lib/bench-engine.js';
 import { machineInfo } from './lib/bench-proc.js';
 import { formatProfile, summarizeProfile } from './lib/bench-profile.js';
 import type { ProfileSummary } from './lib/bench-profile.js';
 import { describeRun, FILES_GOALS, goals, markdown, summarize } from './lib/bench-report.js';
-import { BenchSink } from './lib/bench-sink.js';
 
 const CASES = ['backlog', 'live', 'idle', 'profile', 'profile-live'] as const;
 type CaseName = (typeof CASES)[number];
@@ -275,7 +274,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
   const tmpDir = mkdtempSync(join(tmpdir(), 'dlr-bench-'));
   const runPrefix = `bench-${randomBytes(3).toString('hex')}`;
   const containers = new ContainerSet(docker);
-  const sink = await BenchSink.start();
+  const sink = await SinkProcess.start();
   const ctx: BenchContext = {
     docker,
     containers,
@@ -433,7 +432,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
       'The sink counts records by the resource attribute container.name and checks the sequence number at the start of each line (each of 1..N exactly once); records of other containers are counted as foreign. The receiver is configured with include.names matching only this run\'s containers (unless --no-filter: then it also reads other users\' containers on a shared engine, and µs/line divides its CPU by all records delivered).',
       'Backlog: the container writes its lines and then sleeps (it must be running: the receiver does not read a stopped container created before it started). Time and CPU run from the go message (modules and config already loaded; the service start-up, engine listing and inspect are inside the window) to the moment the sink holds every line; for the baseline (one API follow request counting newlines, the API ratio\'s reference), to the moment it has counted every line. Runs alternate: for each encoding, each source, then a baseline.',
       `Backlog dockerd figures: dockerd CPU s over the window; µs/line = that × 10⁶ ÷ the backlog's lines; beyond idle = minus dockerd's idle rate (its CPU over ${options.idleProbeSeconds} s just before go, the reader loaded but not started) × the window. The files source's goal "no engine CPU attributable" is <= ${FILES_GOALS.dockerdMicrosPerLineBeyondIdle} µs/line beyond idle (the API source costs dockerd ~6 µs/line). /proc CPU has 10 ms resolution: 0.01 µs/line per 1 000 000 lines.`,
-      'Backlog sink CPU s: CPU of this harness process over the window (process.cpuUsage), i.e. the sink decoding and counting what the receiver sends; on a 2-core machine the receiver, dockerd and the sink share the cores, so a source that needs dockerd (api) is bounded by their sum. "best lines/s" is the fastest run of a kind (the least disturbed on a shared machine); goals use medians.',
+      'Backlog sink CPU s: CPU of the sink\'s own process over the window (/proc), i.e. decoding and counting what the receiver sends; on a 2-core machine the receiver, dockerd and the sink share the cores, so a source that needs dockerd (api) is bounded by their sum. "best lines/s" is the fastest run of a kind (the least disturbed on a shared machine); goals use medians.',
       `Goals: api source: lines/s >= 0.9 × the baseline's, <= 8 µs receiver CPU per line; files source: >= ${FILES_GOALS.linesPerSecond} lines/s, <= ${FILES_GOALS.cpuMicrosPerLine} µs receiver CPU per line, <= ${FILES_GOALS.dockerdMicrosPerLineBeyondIdle} µs dockerd CPU per line beyond idle, peak RSS <= ${FILES_GOALS.peakRssMB} MB (each per encoding); live (each source): <= 10 % CPU at the nominal rate, <= 8 µs/line, RSS <= 100 MB, p99 <= 1500 ms; idle (auto): <= 0.5 % CPU, RSS <= 70 MB. Missed goals are reported, not fatal.`,
       'Live: start_at: end; writers start after the receiver, once per source. CPU % is over the window while all writers run; latency is the request arrival at the sink minus the record time (Docker timestamp), for every line. dockerd µs/line is dockerd CPU over the window ÷ lines delivered in it: it includes taking the writers\' output and writing their json-files, the same for both sources, so the difference between sources is the cost of serving the API streams.',
       'Idle: read_from: auto (the product default); sleeping containers start before the receiver; 5 s warm-up (3 s with --quick), then the window. No event-loop monitor there (its timer would cost CPU).',

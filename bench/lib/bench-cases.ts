@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 
 import { startBaselineChild, startReceiverChild } from './bench-children.js';
-import type { ReceiverChild } from './bench-children.js';
+import type { ReceiverChild, SinkProcess } from './bench-children.js';
 import type { ContainerSet } from './bench-docker.js';
 import { containerNames, foreignRunning, pacedWriterCmd, sleep, startContainers } from './bench-docker.js';
 import { cpuSeconds, enginePids, RssSampler } from './bench-proc.js';
-import type { BenchSink } from './bench-sink.js';
+import type { SinkReport } from './bench-sink.js';
 import type { EventLoopDelay, ReaderSource } from './bench-receiver-child.js';
 
 export type Encoding = 'proto' | 'json';
@@ -27,7 +27,7 @@ export const SOURCES: readonly Source[] = ['api', 'files'];
 export interface BenchContext {
   docker: Docker;
   containers: ContainerSet;
-  sink: BenchSink;
+  sink: SinkProcess;
   receiverScript: string;
   baselineScript: string;
   /** file: URL of dist/ (or src/ with tsx). */
@@ -108,7 +108,7 @@ export interface BacklogResult extends Common {
   dockerdMicrosPerLineBeyondIdle: number;
   containerdCpuSeconds: number;
   /**
-   * CPU seconds of the harness over the window: the sink decoding and counting
+   * CPU seconds of the sink's process over the window: decoding and counting
    * what the receiver sends (the baseline sends nothing: ~0). The machine has
    * few cores, so this competes with the receiver and dockerd for them.
    */
@@ -200,8 +200,8 @@ interface Snapshot {
   reader: number;
   /** Records of tracked containers the sink had received. */
   records: number;
-  /** CPU seconds of this harness process (the sink's decoding and counting, mostly). */
-  harness: number;
+  /** CPU seconds of the sink's process. */
+  sink: number;
   dockerd: Map<number, number>;
   containerd: Map<number, number>;
 }
@@ -209,8 +209,7 @@ interface Snapshot {
 function snapshot(ctx: BenchContext, readerPid: number): Snapshot {
   const pids = enginePids(ctx.socketPath);
   const read = (list: number[]): Map<number, number> => new Map(list.map((p) => [p, cpuSeconds(p) ?? 0]));
-  const own = process.cpuUsage();
-  return { t: Date.now(), reader: cpuSeconds(readerPid) ?? NaN, records: ctx.sink.trackedRecords, harness: (own.user + own.system) / 1e6, dockerd: read(pids.dockerd), containerd: read(pids.containerd) };
+  return { t: Date.now(), reader: cpuSeconds(readerPid) ?? NaN, records: ctx.sink.trackedRecords, sink: ctx.sink.cpu(), dockerd: read(pids.dockerd), containerd: read(pids.containerd) };
 }
 
 /** CPU seconds used between a and b by processes of a group (a process new in b counts from 0). */
@@ -220,12 +219,12 @@ function groupDelta(a: Map<number, number>, b: Map<number, number>): number {
   return sum;
 }
 
-function deltas(a: Snapshot, b: Snapshot): { seconds: number; reader: number; records: number; harness: number; dockerd: number; containerd: number } {
+function deltas(a: Snapshot, b: Snapshot): { seconds: number; reader: number; records: number; sink: number; dockerd: number; containerd: number } {
   return {
     seconds: (b.t - a.t) / 1000,
     reader: b.reader - a.reader,
     records: b.records - a.records,
-    harness: b.harness - a.harness,
+    sink: b.sink - a.sink,
     dockerd: groupDelta(a.dockerd, b.dockerd),
     containerd: groupDelta(a.containerd, b.containerd),
   };
@@ -287,18 +286,18 @@ async function stopReceiver(child: ReceiverChild): Promise<{ eld: EventLoopDelay
   return { eld: stopped.eld };
 }
 
-function exactness(ctx: BenchContext): { delivered: number; duplicates: number; problems: string[] } {
+function exactness(report: SinkReport): { delivered: number; duplicates: number; problems: string[] } {
   const problems: string[] = [];
   let delivered = 0;
   let duplicates = 0;
-  for (const c of ctx.sink.counts()) {
+  for (const c of report.counts) {
     delivered += c.count;
     duplicates += c.duplicates;
     if (c.count !== c.expected || c.duplicates > 0 || c.outOfRange > 0) {
       problems.push(`${c.id}: delivered ${c.count} of ${c.expected} written (duplicates ${c.duplicates}, out of range ${c.outOfRange})`);
     }
   }
-  if (ctx.sink.rejected > 0) problems.push(`the sink rejected ${ctx.sink.rejected} request(s): ${ctx.sink.errors.slice(-3).join('; ')}`);
+  if (report.rejected > 0) problems.push(`the sink rejected ${report.rejected} request(s): ${report.errors.join('; ')}`);
   return { delivered, duplicates, problems };
 }
 
@@ -389,8 +388,7 @@ function emptyBacklog(reader: 'receiver' | 'baseline', source: Source | null, en
  */
 export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, source: Source, encoding: Encoding, run: number, cpuProfDir?: string): Promise<BacklogResult> {
   const { sink } = ctx;
-  sink.reset();
-  sink.track(target.name, target.lines);
+  await sink.track([[target.name, target.lines]]);
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
   const result = emptyBacklog('receiver', source, encoding, run, target.lines, foreign);
@@ -400,7 +398,7 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
     await sleep(ctx.idleProbeMs);
     const before = snapshot(ctx, child.pid);
     child.send({ type: 'go' });
-    await sink.waitFor(() => sink.complete(), 60_000 + target.lines * 2, `all ${target.lines} lines of ${target.name}`);
+    await sink.waitComplete(60_000 + target.lines * 2, `all ${target.lines} lines of ${target.name}`);
     const after = snapshot(ctx, child.pid);
     const foreignAtEnd = sink.foreignRecords;
     const mem = child.memory();
@@ -409,7 +407,8 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
     await sleep(1000); // anything more (a duplicate) would show now
     const { eld } = await stopReceiver(child);
     const d = deltas(before, after);
-    const exact = exactness(ctx);
+    const report = await sink.report();
+    const exact = exactness(report);
     const wrongSource = sourceProblem(seen, source, 1);
     if (wrongSource !== null) exact.problems.push(wrongSource);
     Object.assign(result, {
@@ -423,9 +422,9 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
       peakRssMB: round(mem.hwm / MB, 1),
       ...dockerdFigures(deltas(probe, before), d, target.lines),
       containerdCpuSeconds: round(d.containerd, 2),
-      sinkCpuSeconds: round(d.harness, 2),
+      sinkCpuSeconds: round(d.sink, 2),
       eventLoopDelay: eld,
-      foreignRecords: sink.foreignRecords,
+      foreignRecords: report.foreignRecords,
       ok: exact.problems.length === 0,
     });
     if (exact.problems.length > 0) result.failure = `${wrongSource !== null && exact.problems.length === 1 ? 'wrong source' : 'exact count failed'}: ${exact.problems.join('; ')}`;
@@ -470,7 +469,7 @@ export async function backlogBaseline(ctx: BenchContext, target: BacklogTarget, 
       peakRssMB: round(mem.hwm / MB, 1),
       ...dockerdFigures(deltas(probe, before), d, target.lines),
       containerdCpuSeconds: round(d.containerd, 2),
-      sinkCpuSeconds: round(d.harness, 2),
+      sinkCpuSeconds: round(d.sink, 2),
       ok: stopped.count === target.lines,
     });
     if (stopped.count !== target.lines) result.failure = `exact count failed: the baseline counted ${stopped.count} lines of ${target.lines}`;
@@ -501,10 +500,9 @@ export interface LiveOptions {
  */
 export async function live(ctx: BenchContext, o: LiveOptions, source: Source, run: number, cpuProfDir?: string): Promise<LiveResult> {
   const { sink } = ctx;
-  sink.reset();
   const perContainer = Math.round(o.ratePerContainer * o.seconds);
   const names = containerNames(o.containers, `${ctx.runPrefix}-live`);
-  for (const n of names) sink.track(n, perContainer);
+  await sink.track(names.map((n): [string, number] => [n, perContainer]));
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
   const result: LiveResult = {
@@ -554,7 +552,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, source: Source, ru
         }, writers.allStartedMs + 1000 - Date.now()),
       );
     }
-    await sink.waitFor(() => sink.complete(), o.seconds * 3000 + 120_000, `all ${result.lines} lines of ${o.containers} writers`);
+    await sink.waitComplete(o.seconds * 3000 + 120_000, `all ${result.lines} lines of ${o.containers} writers`);
     const done = snapshot(ctx, child.pid);
     rss.stop();
     const mem = child.memory();
@@ -571,15 +569,16 @@ export async function live(ctx: BenchContext, o: LiveOptions, source: Source, ru
       result.window = 'after-start';
     }
     const overall = deltas(go, done);
-    const exact = exactness(ctx);
+    const report = await sink.report();
+    const exact = exactness(report);
     const wrongSource = sourceProblem(sourcesSeen, source, o.containers);
     if (wrongSource !== null) exact.problems.unshift(wrongSource);
-    const lat = sink.latency();
+    const lat = report.latency;
     Object.assign(result, {
       sourcesSeen,
       delivered: exact.delivered,
       duplicates: exact.duplicates,
-      achievedLinesPerSecond: Math.round(sink.writtenLinesPerSecond()),
+      achievedLinesPerSecond: Math.round(report.writtenLinesPerSecond),
       steadySeconds: round(steady.seconds, 1),
       cpuPercent: round((steady.reader / steady.seconds) * 100, 2),
       cpuPercentAtNominal: round(((steady.reader / steady.records) * o.containers * o.ratePerContainer) * 100, 2),
@@ -588,7 +587,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, source: Source, ru
       containerdPercent: round((steady.containerd / steady.seconds) * 100, 2),
       overallCpuPercent: round((overall.reader / overall.seconds) * 100, 2),
       cpuMicrosPerLine: round((steady.reader * 1e6) / steady.records, 2),
-      overallCpuMicrosPerLine: round((overall.reader * 1e6) / (result.lines + sink.foreignRecords), 2),
+      overallCpuMicrosPerLine: round((overall.reader * 1e6) / (result.lines + report.foreignRecords), 2),
       rssMaxMB: round(rss.maxRss / MB, 1),
       peakRssMB: round(mem.hwm / MB, 1),
       latencyP50Ms: lat.p50Ms,
@@ -596,7 +595,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, source: Source, ru
       latencyP99Ms: lat.p99Ms,
       latencyMaxMs: lat.maxMs,
       eventLoopDelay: eld,
-      foreignRecords: sink.foreignRecords,
+      foreignRecords: report.foreignRecords,
       ok: exact.problems.length === 0,
     });
     if (exact.problems.length > 0) result.failure = `${wrongSource !== null ? 'wrong source / ' : ''}exact count failed: ${exact.problems.slice(0, 5).join('; ')}${exact.problems.length > 5 ? ` (+${exact.problems.length - 5} more)` : ''}`;
@@ -628,9 +627,8 @@ export interface IdleOptions {
  */
 export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Promise<IdleResult> {
   const { sink } = ctx;
-  sink.reset();
   const names = containerNames(o.containers, `${ctx.runPrefix}-idle`);
-  for (const n of names) sink.track(n, 0);
+  await sink.track(names.map((n): [string, number] => [n, 0]));
   const result: IdleResult = {
     case: 'idle', source: 'auto', sourcesSeen: null, run, ok: false, containers: o.containers, seconds: o.seconds, cpuPercent: NaN, dockerdPercent: NaN, containerdPercent: NaN,
     rssMB: NaN, rssMaxMB: NaN, peakRssMB: NaN, delivered: 0, foreignRecords: 0, foreignRunning: 0, loadAverage1m: load1m(),
@@ -654,7 +652,8 @@ export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Prom
     result.sourcesSeen = await sourcesOf(child, new Set(names));
     await stopReceiver(child);
     const d = deltas(before, after);
-    const exact = exactness(ctx);
+    const report = await sink.report();
+    const exact = exactness(report);
     Object.assign(result, {
       cpuPercent: round((d.reader / d.seconds) * 100, 3),
       dockerdPercent: round((d.dockerd / d.seconds) * 100, 2),
@@ -663,7 +662,7 @@ export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Prom
       rssMaxMB: round(rss.maxRss / MB, 1),
       peakRssMB: round(mem.hwm / MB, 1),
       delivered: exact.delivered,
-      foreignRecords: sink.foreignRecords,
+      foreignRecords: report.foreignRecords,
       ok: exact.problems.length === 0,
     });
     if (exact.problems.length > 0) result.failure = `exact count failed: ${exact.problems.slice(0, 5).join('; ')}`;

@@ -1,9 +1,9 @@
 /**
- * Child processes of the benchmark: the receiver (bench-receiver-child.ts) and
- * the baseline reader (bench-baseline-child.ts). Both are transpiled once to
- * plain .mjs under .tmp/bench/ (TypeScript's transpileModule: they import only
- * node: modules), so the measured processes carry no TypeScript loader: their
- * CPU and memory are theirs alone.
+ * Child processes of the benchmark: the receiver (bench-receiver-child.ts), the
+ * baseline reader (bench-baseline-child.ts) and the sink (bench-sink.ts). Each
+ * is transpiled once to plain .mjs under .tmp/bench/ (TypeScript's
+ * transpileModule: they import only node: modules), so the measured processes
+ * carry no TypeScript loader: their CPU and memory are theirs alone.
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -14,13 +14,14 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 import { cpuSeconds, memory } from './bench-proc.js';
+import type { SinkChildMessage, SinkParentMessage, SinkReport } from './bench-sink.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
 const OUT_DIR = join(REPO_ROOT, '.tmp', 'bench');
 
 /** Transpiles a child script to .tmp/bench/NAME.mjs and returns its path. */
-export function childScript(name: 'bench-receiver-child' | 'bench-baseline-child'): string {
+export function childScript(name: 'bench-receiver-child' | 'bench-baseline-child' | 'bench-sink'): string {
   const source = readFileSync(join(HERE, `${name}.ts`), 'utf8');
   const out = ts.transpileModule(source, {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
@@ -44,6 +45,8 @@ export class Child<In extends { type: string }, Out extends { type: string }> {
   readonly pid: number;
   readonly exited: Promise<number | null>;
   private readonly messages: Out[] = [];
+  /** Messages of these types go to their listener and are not kept. */
+  private readonly listeners = new Map<string, (m: Out) => void>();
   private readonly waiting = new Set<Waiting>();
   private stderrTail = '';
   private exitCode: number | null | undefined = undefined;
@@ -60,6 +63,11 @@ export class Child<In extends { type: string }, Out extends { type: string }> {
     });
     proc.stdout?.resume();
     proc.on('message', (m: Out) => {
+      const listener = this.listeners.get(m.type);
+      if (listener !== undefined) {
+        listener(m);
+        return;
+      }
       this.messages.push(m);
       for (const w of [...this.waiting]) {
         if (w.type === m.type || m.type === 'error') {
@@ -81,6 +89,11 @@ export class Child<In extends { type: string }, Out extends { type: string }> {
         resolve(code);
       });
     });
+  }
+
+  /** Every message of this type goes to fn (instead of being kept for waitFor). */
+  listen<T extends Out['type']>(type: T, fn: (m: Extract<Out, { type: T }>) => void): void {
+    this.listeners.set(type, fn as (m: Out) => void);
   }
 
   stderr(): string {
@@ -169,4 +182,64 @@ export function startReceiverChild(script: string, options: ReceiverChildOptions
 export function startBaselineChild(script: string, socketPath: string, apiVersion: string): BaselineChild {
   const proc = fork(script, ['--socket', socketPath, '--api', apiVersion], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
   return new Child('baseline', proc);
+}
+
+/**
+ * The sink (bench-sink.ts) in a process of its own. Its running counts come with
+ * every request it answers (so snapshots read them without a round trip); the
+ * full report is asked for at the end of a case.
+ */
+export class SinkProcess {
+  /** Records of tracked containers received since the last track(), as of the last request. */
+  trackedRecords = 0;
+  foreignRecords = 0;
+
+  private constructor(
+    private readonly child: Child<SinkParentMessage, SinkChildMessage>,
+    readonly url: string,
+  ) {
+    child.listen('progress', (m) => {
+      this.trackedRecords = m.trackedRecords;
+      this.foreignRecords = m.foreignRecords;
+    });
+  }
+
+  static async start(): Promise<SinkProcess> {
+    const proc = fork(childScript('bench-sink'), ['--bench-sink-child'], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = new Child<SinkParentMessage, SinkChildMessage>('sink', proc);
+    const ready = await child.waitFor('ready', 30_000);
+    return new SinkProcess(child, ready.url);
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  cpu(): number {
+    return this.child.cpu();
+  }
+
+  /** Forgets every count and tracks these containers ([container.name, lines expected]). */
+  async track(entries: Array<[string, number]>): Promise<void> {
+    await this.child.ask({ type: 'track', entries }, 'tracked', 10_000);
+    // Progress sent before the reset came before 'tracked' (one ordered channel); what follows is new.
+    this.trackedRecords = 0;
+    this.foreignRecords = 0;
+  }
+
+  /** Resolves once every tracked container holds all its lines; rejects after timeoutMs with the sink's summary. */
+  async waitComplete(timeoutMs: number, what: string): Promise<void> {
+    const reply = await this.child.ask({ type: 'wait', timeoutMs, what }, 'waited', timeoutMs + 30_000);
+    if (!reply.ok) throw new Error(reply.message);
+  }
+
+  async report(): Promise<SinkReport> {
+    return (await this.child.ask({ type: 'report' }, 'report', 10_000)).report;
+  }
+
+  async stop(): Promise<void> {
+    this.child.send({ type: 'stop' });
+    const stopped = await Promise.race([this.child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000))]);
+    if (!stopped) await this.child.kill();
+  }
 }

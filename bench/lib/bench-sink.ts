@@ -1,8 +1,7 @@
 /**
  * The benchmark's OTLP/HTTP sink (127.0.0.1, ephemeral port). Unlike
  * test/helpers/otlp-sink.ts it does not build records: one cheap walk over each
- * request (protobuf via the WireReader of test/helpers/otlp-proto.ts, or
- * JSON.parse) counts records per container (the resource's container.name,
+ * request (protobuf by flat loops over its bytes, or JSON.parse) counts records per container (the resource's container.name,
  * known before the container is created, so none of its records can come first),
  * checks each tracked container's sequence numbers (the leading digits of the
  * body: every number 1..expected exactly once), and puts the latency of every
@@ -10,13 +9,15 @@
  * timeUnixNano) into a 1 ms histogram. Records of containers that are not
  * tracked (other users of the shared engine) are counted as foreign.
  *
- * All of this costs the harness, not the receiver, which runs in another process.
+ * The benchmark runs it as a process of its own (serveAsChild below, started by
+ * bench-children.ts), so that its CPU is measured apart from the harness's and
+ * its collections scan a small heap: in the harness (tsx, TypeScript, dockerode
+ * loaded) it spent about 1 µs per record, a third of it in the garbage collector,
+ * on the two cores the receiver and dockerd share with it. Tests use it in process.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-
-import { WireReader } from '../../test/helpers/otlp-proto.js';
 
 const LEN = 2;
 const I64 = 1;
@@ -60,6 +61,19 @@ export interface LatencySummary {
   negative: number;
 }
 
+export interface SinkReport {
+  counts: TrackedCount[];
+  latency: LatencySummary;
+  writtenLinesPerSecond: number;
+  trackedRecords: number;
+  foreignRecords: number;
+  distinct: number;
+  requests: number;
+  rejected: number;
+  /** The last three. */
+  errors: string[];
+}
+
 export class BenchSink {
   readonly url: string;
   requests = 0;
@@ -75,6 +89,9 @@ export class BenchSink {
   minTimestampMs = Infinity;
   maxTimestampMs = -Infinity;
   lastArrivalMs = 0;
+
+  /** Called after every request (the child process reports its counts with it). */
+  onProgress: (() => void) | null = null;
 
   private readonly tracked = new Map<string, Tracked>();
   private histogram = new Uint32Array(HISTOGRAM_MS + 1);
@@ -194,6 +211,21 @@ export class BenchSink {
     return `requests=${this.requests} rejected=${this.rejected} tracked=${this.trackedRecords} distinct=${this.distinct} foreign=${this.foreignRecords} [${counts}]${this.errors.length > 0 ? ` errors=${JSON.stringify(this.errors.slice(-3))}` : ''}`;
   }
 
+  /** Everything a bench case reads at its end. */
+  report(): SinkReport {
+    return {
+      counts: this.counts(),
+      latency: this.latency(),
+      writtenLinesPerSecond: this.writtenLinesPerSecond(),
+      trackedRecords: this.trackedRecords,
+      foreignRecords: this.foreignRecords,
+      distinct: this.distinct,
+      requests: this.requests,
+      rejected: this.rejected,
+      errors: this.errors.slice(-3),
+    };
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -256,6 +288,7 @@ export class BenchSink {
   }
 
   private notify(): void {
+    this.onProgress?.();
     for (const w of [...this.waiters]) {
       if (!w.check()) continue;
       this.waiters.delete(w);
@@ -300,37 +333,27 @@ export class BenchSink {
   /**
    * ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1 }
    * ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2 }
-   * Resource { repeated KeyValue attributes = 1 }; KeyValue { string key = 1; AnyValue value = 2 }
    * ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2 }
-   * LogRecord { fixed64 time_unix_nano = 1; AnyValue body = 5; ... }; AnyValue { string string_value = 1; ... }
+   * Flat loops over the bytes (no reader object or tuple per message): the sink
+   * shares the receiver's two cores, so what it allocates is kept to nothing.
    */
   private walkProto(buf: Buffer, arrivalMs: number): void {
-    const top = new WireReader(buf);
-    top.fields((field, wt) => {
-      if (field !== 1 || wt !== LEN) return;
-      const rl = top.message();
-      let id = '?';
-      const scopes: Array<[number, number]> = [];
-      rl.fields((f, w) => {
-        if (f === 1 && w === LEN) id = containerNameOf(rl.message()) ?? '?';
-        else if (f === 2 && w === LEN) scopes.push(rl.lenRange());
-      });
+    forEachLen(buf, 0, buf.length, 1, (s, e) => {
+      // The resource first (whatever its position), then the scopes' records.
+      containerName = '?';
+      forEachLen(buf, s, e, 1, (rs, re) => readContainerName(buf, rs, re));
+      const id = containerName;
       const t = this.tracked.get(id);
-      for (const [s, e] of scopes) {
-        const sl = new WireReader(buf, s, e);
-        sl.fields((f, w) => {
-          if (f !== 2 || w !== LEN) return;
-          const [rs, re] = sl.lenRange();
+      forEachLen(buf, s, e, 2, (ss, se) =>
+        forEachLen(buf, ss, se, 2, (rs, re) => {
           if (t === undefined) {
             this.record(undefined, id, 0, 0, arrivalMs);
             return;
           }
           readRecord(buf, rs, re);
-          const timestampMs = recordTimestampMs;
-          const seq = recordSeq;
-          this.record(t, id, timestampMs, seq, arrivalMs);
-        });
-      }
+          this.record(t, id, recordTimestampMs, recordSeq, arrivalMs);
+        }),
+      );
     });
   }
 
@@ -371,30 +394,77 @@ function nanosToMs(v: string | number | undefined): number {
 
 const CONTAINER_KEY = Buffer.from('container.name');
 
-/** The string value of the attribute container.name of a Resource message, if any. */
-function containerNameOf(resource: WireReader): string | null {
-  let id: string | null = null;
-  const buf = resource.buf as Buffer;
-  resource.fields((f, w) => {
-    if (f !== 1 || w !== LEN) return;
-    const kv = resource.message();
-    let isId = false;
-    kv.fields((kf, kw) => {
-      if (kf === 1 && kw === LEN) {
-        const [s, e] = kv.lenRange();
-        isId = e - s === CONTAINER_KEY.length && buf.compare(CONTAINER_KEY, 0, CONTAINER_KEY.length, s, e) === 0;
-      } else if (kf === 2 && kw === LEN && isId) {
-        const value = kv.message();
-        value.fields((vf, vw) => {
-          if (vf === 1 && vw === LEN) {
-            const [s, e] = value.lenRange();
-            id = buf.toString('utf8', s, e);
-          }
-        });
+/** readContainerName's result: the last container.name attribute of the resource read. */
+let containerName = '?';
+
+/**
+ * Resource { repeated KeyValue attributes = 1 }; KeyValue { string key = 1; AnyValue value = 2 };
+ * AnyValue { string string_value = 1 }: for one Resource message, sets containerName
+ * to its container.name attribute's string value (left as it is without one).
+ */
+function readContainerName(buf: Buffer, start: number, end: number): void {
+  forEachLen(buf, start, end, 1, (ks, ke) => {
+    let isName = false;
+    let pos = ks;
+    while (pos < ke) {
+      const tag = varint(buf, pos, ke);
+      pos = varintEnd;
+      if ((tag & 7) !== LEN) {
+        pos = skipValue(buf, pos, ke, tag);
+        continue;
       }
-    });
+      const n = varint(buf, pos, ke);
+      pos = varintEnd;
+      if (pos + n > ke) throw new Error(`truncated field at offset ${pos}`);
+      if (tag >>> 3 === 1) isName = n === CONTAINER_KEY.length && buf.compare(CONTAINER_KEY, 0, n, pos, pos + n) === 0;
+      else if (tag >>> 3 === 2 && isName) forEachLen(buf, pos, pos + n, 1, (vs, ve) => (containerName = buf.toString('utf8', vs, ve)));
+      pos += n;
+    }
   });
-  return id;
+}
+
+/** Calls fn(start, end) for every length-delimited field `field` of the message buf[start, end); skips the others. */
+function forEachLen(buf: Buffer, start: number, end: number, field: number, fn: (s: number, e: number) => void): void {
+  const wanted = (field << 3) | LEN;
+  let pos = start;
+  while (pos < end) {
+    const tag = varint(buf, pos, end);
+    pos = varintEnd;
+    if (tag !== wanted) {
+      pos = skipValue(buf, pos, end, tag);
+      continue;
+    }
+    const n = varint(buf, pos, end);
+    pos = varintEnd;
+    if (pos + n > end) throw new Error(`truncated field ${field} at offset ${pos}`);
+    fn(pos, pos + n);
+    pos += n;
+  }
+  if (pos !== end) throw new Error(`field overruns its message (${pos} > ${end})`);
+}
+
+/** The position after the value of a field with this tag at buf[pos]. */
+function skipValue(buf: Buffer, pos: number, end: number, tag: number): number {
+  if (tag >>> 3 === 0) throw new Error(`invalid field number 0 at offset ${pos}`);
+  switch (tag & 7) {
+    case 0:
+      for (let i = 0; i < 10; i++) {
+        if (pos >= end) break;
+        if (buf[pos++] < 0x80) return pos;
+      }
+      throw new Error(`bad varint at offset ${pos}`);
+    case I64:
+      return pos + 8;
+    case 5:
+      return pos + 4;
+    case LEN: {
+      const n = varint(buf, pos, end);
+      if (varintEnd + n > end) throw new Error(`truncated field ${tag >>> 3} at offset ${varintEnd}`);
+      return varintEnd + n;
+    }
+    default:
+      throw new Error(`unsupported wire type ${tag & 7} at offset ${pos}`);
+  }
 }
 
 // readRecord's results (module variables: no object per record).
@@ -419,9 +489,7 @@ function varint(buf: Buffer, pos: number, end: number): number {
 
 /**
  * LogRecord { fixed64 time_unix_nano = 1; AnyValue body = 5 { string string_value = 1 } … }:
- * its time (ms) and the number at the start of its string body. A flat loop rather than a
- * WireReader per record: the sink shares the receiver's cores, so its cost per record is
- * kept small (the other fields are skipped by wire type).
+ * its time (ms) and the number at the start of its string body; other fields are skipped.
  */
 function readRecord(buf: Buffer, pos: number, end: number): void {
   recordTimestampMs = 0;
@@ -429,33 +497,28 @@ function readRecord(buf: Buffer, pos: number, end: number): void {
   while (pos < end) {
     const tag = varint(buf, pos, end);
     pos = varintEnd;
-    const field = tag >>> 3;
-    const wt = tag & 7;
-    if (wt === 0) {
-      varint(buf, pos, end);
-      pos = varintEnd;
-    } else if (wt === I64) {
-      if (field === 1) recordTimestampMs = buf.readUInt32LE(pos + 4) * 4294.967296 + buf.readUInt32LE(pos) / 1e6;
+    if (tag === ((1 << 3) | I64)) {
+      if (pos + 8 > end) throw new Error(`truncated time_unix_nano at offset ${pos}`);
+      recordTimestampMs = buf.readUInt32LE(pos + 4) * 4294.967296 + buf.readUInt32LE(pos) / 1e6;
       pos += 8;
-    } else if (wt === 5) {
-      pos += 4;
-    } else if (wt === LEN) {
+    } else if (tag === ((5 << 3) | LEN)) {
       const n = varint(buf, pos, end);
       pos = varintEnd;
-      if (pos + n > end) throw new Error(`truncated field ${field} at offset ${pos}`);
-      if (field === 5 && n > 0) {
+      if (pos + n > end) throw new Error(`truncated body at offset ${pos}`);
+      if (n > 0) {
         // AnyValue: a string_value (field 1) is the body; other kinds carry no sequence number.
         const t = varint(buf, pos, pos + n);
         if (t === ((1 << 3) | LEN)) {
           const len = varint(buf, varintEnd, pos + n);
-          recordSeq = leadingNumber(buf, varintEnd, varintEnd + len);
+          recordSeq = leadingNumber(buf, varintEnd, Math.min(varintEnd + len, pos + n));
         }
       }
       pos += n;
     } else {
-      throw new Error(`unsupported wire type ${wt} at offset ${pos}`);
+      pos = skipValue(buf, pos, end, tag);
     }
   }
+  if (pos !== end) throw new Error(`field overruns its record (${pos} > ${end})`);
 }
 
 /** The decimal number at the start of buf[start, end), or 0. */
@@ -468,4 +531,60 @@ function leadingNumber(buf: Buffer, start: number, end: number): number {
     n = n * 10 + (c - 48);
   }
   return i === start ? 0 : n;
+}
+
+// ---------------------------------------------------------------------------
+// The sink as a process of its own, spoken to over IPC (bench-children.ts).
+
+export type SinkParentMessage =
+  /** Forget every count, then track these containers: [container.name, lines expected]. */
+  | { type: 'track'; entries: Array<[string, number]> }
+  /** Answer 'waited' once every tracked container is complete, or when timeoutMs has passed. */
+  | { type: 'wait'; timeoutMs: number; what: string }
+  | { type: 'report' }
+  | { type: 'stop' };
+
+export type SinkChildMessage =
+  | { type: 'ready'; url: string }
+  | { type: 'tracked' }
+  | { type: 'progress'; trackedRecords: number; foreignRecords: number }
+  | { type: 'waited'; ok: boolean; message: string }
+  | { type: 'report'; report: SinkReport }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string };
+
+async function serveAsChild(): Promise<void> {
+  const send = (m: SinkChildMessage): void => {
+    if (process.connected) process.send?.(m);
+  };
+  const sink = await BenchSink.start();
+  sink.onProgress = () => send({ type: 'progress', trackedRecords: sink.trackedRecords, foreignRecords: sink.foreignRecords });
+  process.on('message', (m: SinkParentMessage) => {
+    if (m.type === 'track') {
+      sink.reset();
+      for (const [id, expected] of m.entries) sink.track(id, expected);
+      send({ type: 'tracked' });
+    } else if (m.type === 'wait') {
+      sink.waitFor(() => sink.complete(), m.timeoutMs, m.what).then(
+        () => send({ type: 'waited', ok: true, message: '' }),
+        (err: unknown) => send({ type: 'waited', ok: false, message: err instanceof Error ? err.message : String(err) }),
+      );
+    } else if (m.type === 'report') {
+      send({ type: 'report', report: sink.report() });
+    } else if (m.type === 'stop') {
+      void sink.stop().then(() => {
+        send({ type: 'stopped' });
+        setTimeout(() => process.exit(0), 50);
+      });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', url: sink.url });
+}
+
+if (process.argv.includes('--bench-sink-child') && process.send !== undefined) {
+  serveAsChild().catch((err: unknown) => {
+    process.send?.({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  });
 }

@@ -10,6 +10,8 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { JsonLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { OtlpProtoLogsEncoder } from '../../src/pipeline/otlp-proto-encoder.js';
 import { BenchSink } from '../../bench/lib/bench-sink.js';
+import { SinkProcess } from '../../bench/lib/bench-children.js';
+import { until } from '../helpers/until.js';
 
 const sinks: BenchSink[] = [];
 after(async () => {
@@ -33,7 +35,7 @@ function record(resource: typeof tracked, body: ReadableLogRecord['body'], secon
   };
 }
 
-async function post(sink: BenchSink, body: Uint8Array | string, type: string): Promise<number> {
+async function post(sink: { url: string }, body: Uint8Array | string, type: string): Promise<number> {
   const res = await fetch(`${sink.url}/v1/logs`, { method: 'POST', headers: { 'content-type': type }, body });
   await res.arrayBuffer();
   return res.status;
@@ -79,4 +81,31 @@ test('bench sink: a truncated protobuf request is rejected, not half counted as 
   assert.equal(await post(sink, bytes.subarray(0, bytes.length - 3), 'application/x-protobuf'), 400);
   assert.equal(sink.rejected, 1);
   assert.equal(sink.complete(), false);
+});
+
+test('bench sink as its own process (as the benchmark runs it): progress with every request, waiting, the report, a clean stop', async () => {
+  const sink = await SinkProcess.start();
+  try {
+    await sink.track([['tracked', 2]]);
+    const waiting = sink.waitComplete(10_000, 'both lines');
+    waiting.catch(() => undefined); // awaited below; a failed assertion before must not leave it unhandled
+    const encoder = new OtlpProtoLogsEncoder();
+    assert.equal(await post(sink, encoder.encode([record(tracked, '0000001 a', now), record(other, '0000009 x', now)]), 'application/x-protobuf'), 200);
+    // The counts come over IPC after the response.
+    await until('the first request\'s progress', () => sink.trackedRecords === 1, 5000);
+    assert.equal(sink.foreignRecords, 1);
+    assert.equal(await post(sink, encoder.encode([record(tracked, '0000002 b', now)]), 'application/x-protobuf'), 200);
+    await waiting;
+    const report = await sink.report();
+    assert.deepEqual(report.counts, [{ id: 'tracked', expected: 2, count: 2, duplicates: 0, outOfRange: 0 }]);
+    assert.equal(report.latency.records, 2);
+    assert.equal(report.rejected, 0);
+    // A new case forgets the last one's counts.
+    await sink.track([['tracked', 1]]);
+    assert.equal(sink.trackedRecords, 0);
+    await assert.rejects(sink.waitComplete(200, 'a line that never comes'), /timed out after 200 ms waiting for a line that never comes/);
+    assert.ok(sink.cpu() > 0);
+  } finally {
+    await sink.stop();
+  }
 });
