@@ -668,7 +668,8 @@ export class ContainerReader {
     stream.bytes = 0;
     addCounts(this.counts, stream, records.length);
     const epoch = this.epoch;
-    const more = consumer.consume(records, bytes, (outcome) => this.onSettled(epoch, position, outcome));
+    // The reader as the source: a later handover's position stands for the earlier ones (see LogsConsumer).
+    const more = consumer.consume(records, bytes, (outcome) => this.onSettled(epoch, position, outcome), this);
     if (!more && !stream.paused) {
       // Backpressure: stop reading the socket or the file; Docker keeps the lines in its log.
       stream.paused = true;

@@ -16,8 +16,14 @@ export interface LogsConsumer {
    * called exactly once, after the records were acknowledged downstream or given
    * up on. `bytes` is their approximate size, for memory bounds. Returns false
    * when the consumer is full: the caller should stop reading until onceWritable.
+   *
+   * `source`, when given, says that handovers with the same source settle in
+   * order and that a later one's settlement stands for the earlier ones (as a
+   * committed position does): a consumer may then merge handovers of that source
+   * that it has not started sending, and call only the last one's `settled`,
+   * with the outcome of all their records.
    */
-  consume(records: ReadableLogRecord[], bytes: number, settled: (outcome: DeliveryOutcome) => void): boolean;
+  consume(records: ReadableLogRecord[], bytes: number, settled: (outcome: DeliveryOutcome) => void, source?: object): boolean;
   /** Calls listener once, as soon as the consumer accepts records again (at once if it does now). */
   onceWritable(listener: () => void): void;
 }

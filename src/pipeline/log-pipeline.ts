@@ -40,12 +40,14 @@ export interface LogPipelineOptions {
 interface Handover {
   /** The records, or null when they were encoded on arrival (`runs`). */
   readonly records: ReadableLogRecord[] | null;
-  readonly runs: readonly EncodedRun[] | null;
-  readonly count: number;
+  /** Grows (with count, newest, bytes and settled) when a later handover of its source is merged into it. */
+  runs: EncodedRun[] | null;
+  count: number;
   /** Timestamp of the last record, for the lag gauge. */
-  readonly newest: HrTime;
-  readonly bytes: number;
-  readonly settled: (outcome: DeliveryOutcome) => void;
+  newest: HrTime;
+  bytes: number;
+  settled: (outcome: DeliveryOutcome) => void;
+  readonly source: object | undefined;
   /** Records and bytes already placed in a batch. */
   taken: number;
   bytesTaken: number;
@@ -112,7 +114,7 @@ export class LogPipeline implements LogsConsumer {
     return this.newestAcked;
   }
 
-  consume(records: ReadableLogRecord[], bytes: number, settled: (outcome: DeliveryOutcome) => void): boolean {
+  consume(records: ReadableLogRecord[], bytes: number, settled: (outcome: DeliveryOutcome) => void, source?: object): boolean {
     if (records.length === 0) {
       settled({ delivered: true });
       return this.writable();
@@ -132,7 +134,19 @@ export class LogPipeline implements LogsConsumer {
         this.options.logger.error('could not encode records; they will be read again from their last committed position', { error: failure.message });
       }
     }
-    this.queue.push({ records: runs === null ? records : null, runs, count, newest, bytes, settled, taken: 0, bytesTaken: 0, failure });
+    const tail = this.queue.length > 0 ? this.queue[this.queue.length - 1] : undefined;
+    if (runs !== null && failure === null && tail !== undefined && tail.runs !== null && tail.failure === null && tail.taken === 0 && source !== undefined && tail.source === source) {
+      // A reader hands over what each turn of the event loop read: during a drain, thousands of
+      // handovers of a few records each would wait here, and every scavenge copied their objects.
+      // Merged, a reader's queued records are one handover, mostly one run.
+      this.encoder?.appendRuns(tail.runs, runs);
+      tail.count += count;
+      tail.bytes += bytes;
+      tail.newest = newest;
+      tail.settled = settled;
+    } else {
+      this.queue.push({ records: runs === null ? records : null, runs, count, newest, bytes, settled, source, taken: 0, bytesTaken: 0, failure });
+    }
     this.heldRecords += count;
     this.heldBytes += bytes;
     this.unbatched += count;

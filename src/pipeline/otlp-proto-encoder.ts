@@ -83,7 +83,8 @@ interface ArenaChunk {
 export interface EncodedRun {
   readonly resource: Resource;
   readonly scope: Scope;
-  readonly bytes: Buffer;
+  /** Grows (with ends) only while no slice of the run was taken: see appendRuns. */
+  bytes: Buffer;
   /** Where each record's field ends in `bytes` (a plain array: a typed array per handover costs a backing store and its tracking). */
   readonly ends: number[];
   /** Where `bytes` lives: release() gives it back for reuse. */
@@ -169,6 +170,33 @@ export class OtlpProtoLogsEncoder {
     chunk.holders++;
     this.attributeBytes.fill(null);
     return { resource: records[start].resource, scope: records[start].instrumentationScope, bytes: chunk.buf.subarray(at, w.pos), ends, chunk };
+  }
+
+  /**
+   * Appends `more` to `runs` (both the caller's, no slice of either taken yet). A run of `more`
+   * that continues the last one of `runs` (same resource and scope, written right after it in the
+   * same chunk) is joined to it, so a reader's records handed over one read at a time end up as one
+   * run instead of thousands of small ones.
+   */
+  appendRuns(runs: EncodedRun[], more: readonly EncodedRun[]): void {
+    for (const run of more) {
+      const last = runs.length > 0 ? runs[runs.length - 1] : undefined;
+      if (
+        last !== undefined &&
+        last.chunk === run.chunk &&
+        last.resource === run.resource &&
+        last.scope === run.scope &&
+        last.bytes.byteOffset + last.bytes.length === run.bytes.byteOffset
+      ) {
+        const offset = last.bytes.length;
+        for (const end of run.ends) last.ends.push(offset + end);
+        const start = last.bytes.byteOffset - run.chunk.buf.byteOffset;
+        last.bytes = run.chunk.buf.subarray(start, start + offset + run.bytes.length);
+        run.chunk.holders--; // one run holds the chunk where two did
+      } else {
+        runs.push(run);
+      }
+    }
   }
 
   /** A chunk with `size` free bytes: the current one, a spare one, or a new one. */

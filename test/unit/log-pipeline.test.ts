@@ -136,6 +136,73 @@ for (const [mode, encoded] of [['records', false], ['encoded on arrival', true]]
   });
 }
 
+test('encoded on arrival: queued handovers of one source are merged (only the last is settled, for all); other sources, and handovers already in a batch, are not', async () => {
+  const exporter = new ScriptedExporter([], true);
+  const sliceCounts: number[] = [];
+  const send = exporter.exportEncoded!;
+  (exporter as { exportEncoded: typeof send }).exportEncoded = (slices, count) => {
+    sliceCounts.push(slices.length);
+    return send(slices, count);
+  };
+  let open!: () => void;
+  exporter.gate = new Promise((r) => (open = r));
+  const p = pipeline(exporter, { batchSize: 4, timeout: 1000 });
+  const [a, b] = [{}, {}];
+  const settled: string[] = [];
+  // One scope object for all, as the receiver has: a source's records then join into one run.
+  const scope = { name: 't' };
+  const recs = (n: number, from: number): ReadableLogRecord[] => records(n, from).map((r) => ({ ...r, instrumentationScope: scope }));
+  p.consume(recs(2, 0), 2, () => settled.push('a1'), a);
+  p.consume(recs(2, 2), 2, () => settled.push('a2'), a); // merged into a1; 4 records: the batch goes (and waits at the gate)
+  p.consume(recs(1, 4), 1, () => settled.push('a3'), a); // the one before is in a batch: a new handover
+  p.consume(recs(2, 5), 2, () => settled.push('a4'), a); // merged into a3
+  p.consume(recs(1, 7), 1, () => settled.push('b1'), b);
+  p.consume(recs(1, 8), 1, () => settled.push('a5'), a); // the tail is b's: not merged
+  p.consume(recs(2, 9), 2, () => settled.push('x1')); // no source: never merged
+  p.consume(recs(1, 11), 1, () => settled.push('x2'));
+  assert.deepEqual(p.held, { records: 12, bytes: 12 });
+  open();
+  await p.flush();
+  assert.deepEqual(exporter.batches, [
+    ['r0', 'r1', 'r2', 'r3'],
+    ['r4', 'r5', 'r6', 'r7'],
+    ['r8', 'r9', 'r10', 'r11'],
+  ]);
+  assert.deepEqual(settled, ['a2', 'a4', 'b1', 'a5', 'x1', 'x2']);
+  // a's merged handovers are one run each: a batch of them is one slice.
+  assert.deepEqual(sliceCounts, [1, 2, 3]);
+  assert.deepEqual(p.held, { records: 0, bytes: 0 });
+});
+
+test('encoded on arrival: a handover part of which is in a batch is not merged into; a merged handover that fails settles as failed', async () => {
+  const exporter = new ScriptedExporter([{ ok: true }, { ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', '400') }], true);
+  let open!: () => void;
+  exporter.gate = new Promise((r) => (open = r));
+  const p = pipeline(exporter, { batchSize: 3, timeout: 1000 });
+  const source = {};
+  const outcomes: Array<[string, boolean]> = [];
+  p.consume(records(4, 0), 1, (o) => outcomes.push(['first', o.delivered]), source); // 3 of 4 go at once
+  p.consume(records(1, 4), 1, (o) => outcomes.push(['second', o.delivered]), source);
+  open();
+  await p.flush();
+  assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2'], ['r3', 'r4']]);
+  assert.deepEqual(outcomes, [
+    ['first', false],
+    ['second', false],
+  ]);
+});
+
+test('records mode: handovers with a source are not merged (each settled once)', async () => {
+  const exporter = new ScriptedExporter([], false);
+  const p = pipeline(exporter, { batchSize: 10 });
+  const source = {};
+  const settled: string[] = [];
+  p.consume(records(1, 0), 1, () => settled.push('a'), source);
+  p.consume(records(1, 1), 1, () => settled.push('b'), source);
+  await p.flush();
+  assert.deepEqual(settled, ['a', 'b']);
+});
+
 test('encoded on arrival: records that cannot be encoded are settled as not delivered, in their turn, and not sent', async () => {
   const exporter = new ScriptedExporter([], true);
   const p = pipeline(exporter, { batchSize: 10 });

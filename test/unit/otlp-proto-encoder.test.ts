@@ -12,7 +12,7 @@ import type { AnyValue } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
-import type { EncodedSlice } from '../../src/pipeline/otlp-proto-encoder.js';
+import type { EncodedRun, EncodedSlice } from '../../src/pipeline/otlp-proto-encoder.js';
 import { OtlpProtoLogsEncoder, decodeLogsResponse } from '../../src/pipeline/otlp-proto-encoder.js';
 import { decodeLogsRequestProto } from '../helpers/otlp-proto.js';
 
@@ -124,6 +124,35 @@ test('property: records encoded on arrival, in runs, and sent in any slices, mak
       assert.deepEqual(Buffer.from(encoder.assemble(slices)), Buffer.from(new OtlpProtoLogsEncoder().encode(records)));
     }),
     { numRuns: 300 },
+  );
+});
+
+test('property: handovers appended to one another (as the pipeline merges a reader\'s queued handovers) make the same request, and joined runs hold their chunk once', () => {
+  const rec = fc.record({ which: fc.integer({ min: 0, max: 3 }), body: fc.string({ unit: 'grapheme', maxLength: 40 }) });
+  fc.assert(
+    fc.property(fc.array(fc.array(rec, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 12 }), (handovers) => {
+      const encoder = new OtlpProtoLogsEncoder();
+      const all: ReadableLogRecord[] = [];
+      const merged: EncodedRun[] = [];
+      for (const list of handovers) {
+        const records = list.map((r) => record({ body: r.body, resource: r.which === 1 ? resourceB : resourceA, ...(r.which === 3 ? { body: 'x'.repeat(90_000) } : {}) }));
+        all.push(...records);
+        encoder.appendRuns(merged, encoder.encodeRuns(records));
+      }
+      // Consecutive runs of one resource are joined unless a chunk boundary (here: 90 KB bodies) separates them.
+      for (let i = 1; i < merged.length; i++) {
+        const [a, b] = [merged[i - 1], merged[i]];
+        assert.ok(a.resource !== b.resource || a.chunk !== b.chunk || a.bytes.byteOffset + a.bytes.length !== b.bytes.byteOffset, 'two runs that could be one');
+      }
+      assert.equal(merged.reduce((n, run) => n + run.ends.length, 0), all.length);
+      const slices = merged.map((run) => ({ run, from: 0, to: run.ends.length }));
+      assert.deepEqual(Buffer.from(encoder.assemble(slices)), Buffer.from(new OtlpProtoLogsEncoder().encode(all)));
+      // Each run holds its chunk once: releasing them all leaves no chunk held.
+      const chunks = new Set(merged.map((run) => run.chunk));
+      encoder.release(merged);
+      for (const chunk of chunks) assert.equal(chunk.holders, 0);
+    }),
+    { numRuns: 200 },
   );
 });
 
