@@ -193,12 +193,15 @@ export class SinkProcess {
   /** Records of tracked containers received since the last track(), as of the last request. */
   trackedRecords = 0;
   foreignRecords = 0;
+  /** Progress of an earlier case (sent before its track message was handled) is ignored. */
+  private caseId = 0;
 
   private constructor(
     private readonly child: Child<SinkParentMessage, SinkChildMessage>,
     readonly url: string,
   ) {
     child.listen('progress', (m) => {
+      if (m.caseId !== this.caseId) return;
       this.trackedRecords = m.trackedRecords;
       this.foreignRecords = m.foreignRecords;
     });
@@ -221,10 +224,10 @@ export class SinkProcess {
 
   /** Forgets every count and tracks these containers ([container.name, lines expected]). */
   async track(entries: Array<[string, number]>): Promise<void> {
-    await this.child.ask({ type: 'track', entries }, 'tracked', 10_000);
-    // Progress sent before the reset came before 'tracked' (one ordered channel); what follows is new.
+    this.caseId++;
     this.trackedRecords = 0;
     this.foreignRecords = 0;
+    await this.child.ask({ type: 'track', caseId: this.caseId, entries }, 'tracked', 10_000);
   }
 
   /** Resolves once every tracked container holds all its lines; rejects after timeoutMs with the sink's summary. */

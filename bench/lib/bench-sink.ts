@@ -538,7 +538,7 @@ function leadingNumber(buf: Buffer, start: number, end: number): number {
 
 export type SinkParentMessage =
   /** Forget every count, then track these containers: [container.name, lines expected]. */
-  | { type: 'track'; entries: Array<[string, number]> }
+  | { type: 'track'; caseId: number; entries: Array<[string, number]> }
   /** Answer 'waited' once every tracked container is complete, or when timeoutMs has passed. */
   | { type: 'wait'; timeoutMs: number; what: string }
   | { type: 'report' }
@@ -547,7 +547,8 @@ export type SinkParentMessage =
 export type SinkChildMessage =
   | { type: 'ready'; url: string }
   | { type: 'tracked' }
-  | { type: 'progress'; trackedRecords: number; foreignRecords: number }
+  /** The counts since the track message of caseId. */
+  | { type: 'progress'; caseId: number; trackedRecords: number; foreignRecords: number }
   | { type: 'waited'; ok: boolean; message: string }
   | { type: 'report'; report: SinkReport }
   | { type: 'stopped' }
@@ -558,10 +559,12 @@ async function serveAsChild(): Promise<void> {
     if (process.connected) process.send?.(m);
   };
   const sink = await BenchSink.start();
-  sink.onProgress = () => send({ type: 'progress', trackedRecords: sink.trackedRecords, foreignRecords: sink.foreignRecords });
+  let caseId = 0;
+  sink.onProgress = () => send({ type: 'progress', caseId, trackedRecords: sink.trackedRecords, foreignRecords: sink.foreignRecords });
   process.on('message', (m: SinkParentMessage) => {
     if (m.type === 'track') {
       sink.reset();
+      caseId = m.caseId;
       for (const [id, expected] of m.entries) sink.track(id, expected);
       send({ type: 'tracked' });
     } else if (m.type === 'wait') {

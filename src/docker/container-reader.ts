@@ -693,7 +693,12 @@ export class ContainerReader {
       this.ctx.committed(this.container.id, position);
       return;
     }
-    if (this.state === 'closed') return;
+    if (this.state === 'closed') {
+      // Nothing is read again after close, but no later handover may commit past these lines either:
+      // the next run reads them again from the last committed position.
+      this.epoch++;
+      return;
+    }
     // Given up on: read those lines again from the last acknowledged position.
     this.epoch++;
     this.delivered = this.committedPosition;

@@ -14,14 +14,15 @@ export interface LogsConsumer {
   /**
    * Takes the records (the consumer owns the array from now on). `settled` is
    * called exactly once, after the records were acknowledged downstream or given
-   * up on. `bytes` is their approximate size, for memory bounds. Returns false
+   * up on (unless a later handover of the same `source` took its place, below). `bytes` is their approximate size, for memory bounds. Returns false
    * when the consumer is full: the caller should stop reading until onceWritable.
    *
    * `source`, when given, says that handovers with the same source settle in
    * order and that a later one's settlement stands for the earlier ones (as a
-   * committed position does): a consumer may then merge handovers of that source
-   * that it has not started sending, and call only the last one's `settled`,
-   * with the outcome of all their records.
+   * committed position does): a consumer may then merge a few handovers of that
+   * source that it has not started sending, and call only the last one's
+   * `settled`, with the outcome of all their records. (Records acknowledged stay
+   * uncommitted until the merged handover is settled: keep merges small.)
    */
   consume(records: ReadableLogRecord[], bytes: number, settled: (outcome: DeliveryOutcome) => void, source?: object): boolean;
   /** Calls listener once, as soon as the consumer accepts records again (at once if it does now). */

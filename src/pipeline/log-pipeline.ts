@@ -37,6 +37,14 @@ export interface LogPipelineOptions {
   logger: Logger;
 }
 
+/**
+ * Most records a merged handover grows to. Its records are committed only when all of them are
+ * acknowledged (one position), and its chunks released only then: a bound on both what a crash
+ * sends again beyond what was in flight and the memory held beyond queue_size. One read of 64 KiB
+ * of short lines hands over as many at once anyway.
+ */
+const MERGED_HANDOVER_RECORDS = 512;
+
 interface Handover {
   /** The records, or null when they were encoded on arrival (`runs`). */
   readonly records: ReadableLogRecord[] | null;
@@ -135,10 +143,20 @@ export class LogPipeline implements LogsConsumer {
       }
     }
     const tail = this.queue.length > 0 ? this.queue[this.queue.length - 1] : undefined;
-    if (runs !== null && failure === null && tail !== undefined && tail.runs !== null && tail.failure === null && tail.taken === 0 && source !== undefined && tail.source === source) {
+    if (
+      runs !== null &&
+      failure === null &&
+      source !== undefined &&
+      tail !== undefined &&
+      tail.source === source &&
+      tail.runs !== null &&
+      tail.failure === null &&
+      tail.taken === 0 &&
+      tail.count + count <= MERGED_HANDOVER_RECORDS
+    ) {
       // A reader hands over what each turn of the event loop read: during a drain, thousands of
       // handovers of a few records each would wait here, and every scavenge copied their objects.
-      // Merged, a reader's queued records are one handover, mostly one run.
+      // Merged, they are a few dozen handovers, mostly one run each.
       this.encoder?.appendRuns(tail.runs, runs);
       tail.count += count;
       tail.bytes += bytes;

@@ -36,7 +36,8 @@ export type { AnyValue, SinkLogRecord, SinkMetric, SinkMetricPoint } from './otl
 
 export type SinkBehaviour =
   | { kind: 'ok' }
-  | { kind: 'status'; status: number; retryAfterSeconds?: number }
+  /** With `times`, only that many requests get the status; then the sink behaves as 'ok'. */
+  | { kind: 'status'; status: number; retryAfterSeconds?: number; times?: number }
   | { kind: 'hang' }
   | { kind: 'close' }
   /** Records the request, then answers 200 with partial_success: `rejected` items refused, and why. */
@@ -332,6 +333,7 @@ export class OtlpSink {
       res.destroy();
       return;
     }
+    if (b.kind === 'status' && b.times !== undefined && --b.times <= 0) this.behaviour = { kind: 'ok' };
     if (b.kind === 'status' && (b.status < 200 || b.status >= 300)) {
       this.rejectedRequests++;
       const headers: Record<string, string> = { 'content-type': ctype };

@@ -174,22 +174,46 @@ test('encoded on arrival: queued handovers of one source are merged (only the la
   assert.deepEqual(p.held, { records: 0, bytes: 0 });
 });
 
-test('encoded on arrival: a handover part of which is in a batch is not merged into; a merged handover that fails settles as failed', async () => {
-  const exporter = new ScriptedExporter([{ ok: true }, { ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', '400') }], true);
-  let open!: () => void;
-  exporter.gate = new Promise((r) => (open = r));
-  const p = pipeline(exporter, { batchSize: 3, timeout: 1000 });
+test('encoded on arrival: a merged handover that fails settles as failed (its last settled only); one part of which is in a batch, or that is full, is not merged into', async () => {
+  const rejected: ExportAttempt = { ok: false, retryable: false, error: new ReceiverError('EXPORT_REJECTED', '400') };
   const source = {};
-  const outcomes: Array<[string, boolean]> = [];
-  p.consume(records(4, 0), 1, (o) => outcomes.push(['first', o.delivered]), source); // 3 of 4 go at once
-  p.consume(records(1, 4), 1, (o) => outcomes.push(['second', o.delivered]), source);
-  open();
-  await p.flush();
-  assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2'], ['r3', 'r4']]);
-  assert.deepEqual(outcomes, [
-    ['first', false],
-    ['second', false],
-  ]);
+  {
+    const exporter = new ScriptedExporter([rejected], true);
+    const p = pipeline(exporter, { batchSize: 10, timeout: 1000 });
+    const outcomes: Array<[string, boolean]> = [];
+    p.consume(records(2, 0), 1, (o) => outcomes.push(['first', o.delivered]), source);
+    p.consume(records(1, 2), 1, (o) => outcomes.push(['second', o.delivered]), source); // merged: nothing is in a batch yet
+    await p.flush();
+    assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2']]);
+    assert.deepEqual(outcomes, [['second', false]]);
+  }
+  {
+    const exporter = new ScriptedExporter([{ ok: true }, rejected], true);
+    let open!: () => void;
+    exporter.gate = new Promise((r) => (open = r));
+    const p = pipeline(exporter, { batchSize: 3, timeout: 1000 });
+    const outcomes: Array<[string, boolean]> = [];
+    p.consume(records(4, 0), 1, (o) => outcomes.push(['first', o.delivered]), source); // 3 of 4 go at once
+    p.consume(records(1, 4), 1, (o) => outcomes.push(['second', o.delivered]), source);
+    open();
+    await p.flush();
+    assert.deepEqual(exporter.batches, [['r0', 'r1', 'r2'], ['r3', 'r4']]);
+    assert.deepEqual(outcomes, [
+      ['first', false],
+      ['second', false],
+    ]);
+  }
+  {
+    // A merged handover is committed only when all of it is acknowledged: it stops growing at 512 records.
+    const exporter = new ScriptedExporter([], true);
+    const p = pipeline(exporter, { batchSize: 10_000, timeout: 1000, queueSize: 10_000 });
+    const settled: string[] = [];
+    p.consume(records(300, 0), 1, () => settled.push('a'), source);
+    p.consume(records(212, 300), 1, () => settled.push('b'), source); // 512: merged
+    p.consume(records(1, 512), 1, () => settled.push('c'), source); // 513: a new one
+    await p.flush();
+    assert.deepEqual(settled, ['b', 'c']);
+  }
 });
 
 test('records mode: handovers with a source are not merged (each settled once)', async () => {
