@@ -147,9 +147,8 @@ export class OtlpProtoLogsEncoder {
 
   private encodeRun(records: readonly ReadableLogRecord[], start: number, end: number): EncodedRun {
     const n = end - start;
-    this.bodyLengths.length = n;
-    this.attributeBytes.length = n;
-    this.recordSizes.length = n;
+    // The scratch arrays keep their size: shortening and regrowing them per run cost more than
+    // encoding the few records a live stream hands over at a time.
     let total = 0;
     for (let k = 0; k < n; k++) {
       const size = this.sizeRecord(records[start + k], k);
@@ -168,7 +167,7 @@ export class OtlpProtoLogsEncoder {
     }
     chunk.used = w.pos;
     chunk.holders++;
-    this.attributeBytes.fill(null);
+    for (let k = 0; k < n; k++) this.attributeBytes[k] = null;
     return { resource: records[start].resource, scope: records[start].instrumentationScope, bytes: chunk.buf.subarray(at, w.pos), ends, chunk };
   }
 
