@@ -169,19 +169,22 @@ export interface ReceiverChildOptions {
 export type ReceiverChild = Child<import('./bench-receiver-child.js').ReceiverParentMessage, import('./bench-receiver-child.js').ReceiverChildMessage>;
 export type BaselineChild = Child<import('./bench-baseline-child.js').BaselineParentMessage, import('./bench-baseline-child.js').BaselineChildMessage>;
 
+/** Forks a transpiled child script with an IPC channel and no inherited NODE_OPTIONS (no loader in the measured process). */
+function forkChild(script: string, args: string[], execArgv: string[] = []): ChildProcess {
+  return fork(script, args, { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+}
+
 export function startReceiverChild(script: string, options: ReceiverChildOptions): ReceiverChild {
   const execArgv: string[] = [...options.nodeArgs];
   if (options.tsx) execArgv.push('--import', 'tsx');
   if (options.cpuProfDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
   const args = ['--root', options.root, '--config', options.configPath];
   if (options.eventLoopDelay) args.push('--eld');
-  const proc = fork(script, args, { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
-  return new Child('receiver', proc);
+  return new Child('receiver', forkChild(script, args, execArgv));
 }
 
 export function startBaselineChild(script: string, socketPath: string, apiVersion: string): BaselineChild {
-  const proc = fork(script, ['--socket', socketPath, '--api', apiVersion], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
-  return new Child('baseline', proc);
+  return new Child('baseline', forkChild(script, ['--socket', socketPath, '--api', apiVersion]));
 }
 
 /**
@@ -208,8 +211,7 @@ export class SinkProcess {
   }
 
   static async start(): Promise<SinkProcess> {
-    const proc = fork(childScript('bench-sink'), ['--bench-sink-child'], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
-    const child = new Child<SinkParentMessage, SinkChildMessage>('sink', proc);
+    const child = new Child<SinkParentMessage, SinkChildMessage>('sink', forkChild(childScript('bench-sink'), ['--bench-sink-child']));
     const ready = await child.waitFor('ready', 30_000);
     return new SinkProcess(child, ready.url);
   }

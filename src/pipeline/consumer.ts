@@ -14,8 +14,9 @@ export interface LogsConsumer {
   /**
    * Takes the records (the consumer owns the array from now on). `settled` is
    * called exactly once, after the records were acknowledged downstream or given
-   * up on (unless a later handover of the same `source` took its place, below). `bytes` is their approximate size, for memory bounds. Returns false
-   * when the consumer is full: the caller should stop reading until onceWritable.
+   * up on (unless a later handover of the same `source` took its place, below).
+   * `bytes` is their approximate size, for memory bounds. Returns false when the
+   * consumer is full: the caller should stop reading until onceWritable.
    *
    * `source`, when given, says that handovers with the same source settle in
    * order and that a later one's settlement stands for the earlier ones (as a
