@@ -232,7 +232,11 @@ export class SinkProcess {
     await this.child.ask({ type: 'track', caseId: this.caseId, entries }, 'tracked', 10_000);
   }
 
-  /** Resolves once every tracked container holds all its lines; rejects after timeoutMs with the sink's summary. */
+  /**
+   * Resolves once every tracked container has received as many records as it expects (the
+   * report then says whether each line came exactly once); rejects after timeoutMs with the
+   * sink's summary.
+   */
   async waitComplete(timeoutMs: number, what: string): Promise<void> {
     const reply = await this.child.ask({ type: 'wait', timeoutMs, what }, 'waited', timeoutMs + 30_000);
     if (!reply.ok) throw new Error(reply.message);

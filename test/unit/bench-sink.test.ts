@@ -63,6 +63,8 @@ for (const [name, encode, type] of [
     assert.deepEqual(sink.counts(), [{ id: 'tracked', expected: 3, count: 5, duplicates: 1, outOfRange: 2 }]);
     assert.equal(sink.distinct, 2);
     assert.equal(sink.complete(), false);
+    // As many records as expected have arrived (what a case waits on); complete() says they are not the right ones.
+    assert.equal(sink.arrived(), true);
     assert.equal(sink.foreignRecords, 1);
     assert.deepEqual([...sink.foreign], [['someone-else', 1]]);
     assert.equal(Math.round(sink.minTimestampMs), (now - 2) * 1000 + 250);
@@ -81,6 +83,25 @@ test('bench sink: a truncated protobuf request is rejected (400, counted in reje
   assert.equal(await post(sink, bytes.subarray(0, bytes.length - 3), 'application/x-protobuf'), 400);
   assert.equal(sink.rejected, 1);
   assert.equal(sink.complete(), false);
+});
+
+test('bench sink: a record that cannot be decoded, in a request whose framing holds, is accepted on arrival and counted in rejected when the records are checked', async () => {
+  const sink = await BenchSink.start();
+  sinks.push(sink);
+  sink.track('tracked', 1);
+  const bytes = Buffer.from(new OtlpProtoLogsEncoder().encode([record(tracked, '0000001 x', now)]));
+  // time_unix_nano (field 1, fixed64: tag 0x09) followed by the record's 8 bytes; wire type 7 does not exist.
+  const time = Buffer.alloc(8);
+  time.writeBigUInt64LE(BigInt(now) * 1_000_000_000n + 250_000_000n);
+  const at = bytes.indexOf(time) - 1;
+  assert.equal(bytes[at], 0x09);
+  bytes[at] = 0x0f;
+  assert.equal(await post(sink, bytes, 'application/x-protobuf'), 200);
+  assert.equal(sink.arrived(), true);
+  assert.equal(sink.rejected, 0);
+  assert.equal(sink.complete(), false);
+  assert.equal(sink.rejected, 1);
+  assert.match(sink.report().errors[0], /a record of an accepted request cannot be decoded: unsupported wire type 7/);
 });
 
 test('bench sink as its own process (as the benchmark runs it): progress with every request, waiting, the report, a clean stop', async () => {
