@@ -20,8 +20,9 @@
  *   with no copy, closure or regular expression.
  */
 
+import type { HrTime } from '@opentelemetry/api';
 import type { DockerTimestamp } from './timestamp.js';
-import { FIXED_TIMESTAMP_LENGTH, isFixedTimestampAt, normalizeTimestamp, nowTimestamp } from './timestamp.js';
+import { FIXED_TIMESTAMP_LENGTH, FixedTimestampReader, isFixedTimestampAt, normalizeTimestamp, nowTimestamp } from './timestamp.js';
 import { LineAccumulator, latin1, utf8, utf8CutPoint } from './line-text.js';
 
 export type IoStream = 'stdout' | 'stderr';
@@ -41,6 +42,11 @@ export interface LogLine {
   size: number;
   /** Number of Docker partial messages merged into this line (1 for an ordinary line). */
   pieces: number;
+  /**
+   * `timestamp` as [seconds, nanoseconds], when the framer read it from the bytes (its fast
+   * path); otherwise the record converts `timestamp` (toHrTime gives the same value).
+   */
+  time?: HrTime;
 }
 
 export interface FramerSink {
@@ -126,15 +132,15 @@ class LineEmitter {
     readonly maxLogSize: number,
   ) {}
 
-  /** A whole line straight out of a chunk (the fast path: no copy). */
-  direct(stream: IoStream, timestamp: DockerTimestamp, buf: Buffer, start: number, end: number): void {
+  /** A whole line straight out of a chunk (the fast path: no copy), its timestamp read by `time`. */
+  direct(stream: IoStream, timestamp: DockerTimestamp, time: FixedTimestampReader, buf: Buffer, start: number, end: number): void {
     const size = end - start;
     let truncated = false;
     if (size > this.maxLogSize) {
       truncated = true;
       end = utf8CutPoint(buf, start, start + this.maxLogSize);
     }
-    this.sink.line({ stream, timestamp, text: utf8(buf, start, end), truncated, size, pieces: 1 });
+    this.sink.line({ stream, timestamp, text: utf8(buf, start, end), truncated, size, pieces: 1, time: [time.seconds, time.nanos] });
   }
 }
 
@@ -200,6 +206,8 @@ class MuxParser implements Parser {
   private base = 0;
   /** A run of consecutive malformed frames is reported once. */
   private inMalformedRun = false;
+  /** The fast path's timestamps. */
+  private readonly time = new FixedTimestampReader();
 
   constructor(private readonly emitter: LineEmitter) {
     this.stdout = new LineAccumulator('stdout', emitter.maxLogSize);
@@ -234,19 +242,19 @@ class MuxParser implements Parser {
               (stream === STREAM_STDOUT || stream === STREAM_STDERR) &&
               pe <= end &&
               length >= TS_FIELD_LENGTH &&
-              isFixedTimestampAt(buf, ps)
+              this.time.read(buf, ps)
             ) {
               const acc = stream === STREAM_STDOUT ? this.stdout : this.stderr;
               if (acc.ts === null) {
                 const ms = ps + TS_FIELD_LENGTH;
                 if (buf[pe - 1] === LF && pe > ms) {
-                  emitter.direct(acc.stream, latin1(buf, ps, ps + FIXED_TIMESTAMP_LENGTH), buf, ms, pe - 1);
+                  emitter.direct(acc.stream, latin1(buf, ps, ps + FIXED_TIMESTAMP_LENGTH), this.time, buf, ms, pe - 1);
                   this.inMalformedRun = false;
                   p = pe;
                   continue;
                 }
                 if (pe - ms < DOCKER_PARTIAL_SIZE) {
-                  emitter.direct(acc.stream, latin1(buf, ps, ps + FIXED_TIMESTAMP_LENGTH), buf, ms, pe);
+                  emitter.direct(acc.stream, latin1(buf, ps, ps + FIXED_TIMESTAMP_LENGTH), this.time, buf, ms, pe);
                   this.inMalformedRun = false;
                   p = pe;
                   continue;
@@ -643,6 +651,8 @@ class TtyParser implements Parser {
   private lastGoodTs: DockerTimestamp | null = null;
   private readonly lfFinder = new ByteFinder(LF);
   private readonly replacementFinder = new ByteFinder(REPLACEMENT_0);
+  /** The fast path's timestamps. */
+  private readonly time = new FixedTimestampReader();
 
   constructor(private readonly emitter: LineEmitter) {
     this.acc = new LineAccumulator('stdout', emitter.maxLogSize);
@@ -663,7 +673,7 @@ class TtyParser implements Parser {
     while (p < end) {
       switch (this.phase) {
         case T_TS: {
-          if (this.carryLen === 0 && end - p >= TS_FIELD_LENGTH && isFixedTimestampAt(buf, p)) {
+          if (this.carryLen === 0 && end - p >= TS_FIELD_LENGTH && this.time.read(buf, p)) {
             const ts = latin1(buf, p, p + FIXED_TIMESTAMP_LENGTH);
             this.lastGoodTs = ts;
             this.inMalformedRun = false;
@@ -671,7 +681,7 @@ class TtyParser implements Parser {
             // Fast path: the whole line (within its first piece) is in this chunk.
             const nl = this.lfFinder.find(buf, ms, end - ms > DOCKER_PARTIAL_SIZE ? ms + DOCKER_PARTIAL_SIZE : end);
             if (nl >= 0) {
-              this.emitter.direct('stdout', ts, buf, ms, trimCr(buf, ms, nl));
+              this.emitter.direct('stdout', ts, this.time, buf, ms, trimCr(buf, ms, nl));
               p = nl + 1;
               continue;
             }

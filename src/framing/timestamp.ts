@@ -189,6 +189,69 @@ export function isFixedTimestampAt(buf: Uint8Array, offset: number): boolean {
   return true;
 }
 
+/** Bytes of a fixed timestamp up to its whole second (`YYYY-MM-DDTHH:MM:SS`). */
+const SECONDS_PREFIX_LENGTH = 19;
+
+/**
+ * Reads fixed-form timestamps (and the space after them) out of bytes, once per line: it accepts
+ * exactly what isFixedTimestampAt accepts, and gives the time as well, so that the line's record
+ * needs no toHrTime of the text. Consecutive lines almost always share their whole seconds, so
+ * the date and time fields are only checked and converted when those bytes change.
+ */
+export class FixedTimestampReader {
+  /** Of the last timestamp read (read returned true): seconds since the epoch and nanoseconds. */
+  seconds = 0;
+  nanos = 0;
+  /** The first 19 bytes of the last timestamp whose fields were checked, and their seconds. */
+  private readonly prefix = new Uint8Array(SECONDS_PREFIX_LENGTH);
+  private prefixSeconds = 0;
+  private hasPrefix = false;
+
+  /** True when buf holds a fixed timestamp followed by a space at `offset`; its time is then in seconds and nanos. */
+  read(buf: Uint8Array, offset: number): boolean {
+    const o = offset;
+    if (o < 0 || o + FIXED_TIMESTAMP_LENGTH + 1 > buf.length) return false;
+    if (buf[o + 19] !== CH_DOT || buf[o + 29] !== CH_Z || buf[o + 30] !== CH_SPACE) return false;
+    let nanos = 0;
+    for (let i = o + 20; i < o + 29; i++) {
+      const d = buf[i] - CH_0;
+      if (d < 0 || d > 9) return false;
+      nanos = nanos * 10 + d;
+    }
+    if (!this.samePrefix(buf, o)) {
+      if (!isFixedTimestampAt(buf, o)) return false;
+      this.prefix.set(buf.subarray(o, o + SECONDS_PREFIX_LENGTH));
+      this.prefixSeconds = epochSeconds(
+        byteDigits(buf, o, 4),
+        byteDigits(buf, o + 5, 2),
+        byteDigits(buf, o + 8, 2),
+        byteDigits(buf, o + 11, 2),
+        byteDigits(buf, o + 14, 2),
+        byteDigits(buf, o + 17, 2),
+      );
+      this.hasPrefix = true;
+    }
+    this.seconds = this.prefixSeconds;
+    this.nanos = nanos;
+    return true;
+  }
+
+  private samePrefix(buf: Uint8Array, o: number): boolean {
+    if (!this.hasPrefix) return false;
+    const prefix = this.prefix;
+    // From the seconds backwards: a new second differs in its last bytes.
+    for (let i = SECONDS_PREFIX_LENGTH - 1; i >= 0; i--) if (buf[o + i] !== prefix[i]) return false;
+    return true;
+  }
+}
+
+/** The decimal number of `count` digit bytes at buf[at] (the caller checked they are digits). */
+function byteDigits(buf: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) n = n * 10 + (buf[i] - CH_0);
+  return n;
+}
+
 // Cache for toHrTime: consecutive log lines almost always share their whole seconds.
 let cachedSecondsPrefix = '';
 let cachedSeconds = 0;

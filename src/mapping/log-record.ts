@@ -64,7 +64,7 @@ export function toLogRecord(line: LogLine, resource: Resource, observed: HrTime,
     attributes = line.stream === 'stdout' ? STDOUT_ATTRIBUTES : STDERR_ATTRIBUTES;
   }
   return {
-    hrTime: toHrTime(line.timestamp),
+    hrTime: line.time ?? toHrTime(line.timestamp),
     hrTimeObserved: observed,
     body: line.text,
     attributes,
@@ -83,7 +83,7 @@ function toStructuredRecord(line: LogLine, parsed: ParsedJsonLine, resource: Res
     attributes[LOG_ATTRIBUTE_KEYS.truncated] = true;
     attributes[LOG_ATTRIBUTE_KEYS.originalSize] = line.size;
   }
-  let hrTime: HrTime = toHrTime(line.timestamp);
+  let hrTime: HrTime = line.time ?? toHrTime(line.timestamp);
   if (parsed.hrTime !== undefined) {
     // Docker's time stays available (it orders lines and shows the delay to the daemon).
     if (parsed.hrTime[0] !== hrTime[0] || parsed.hrTime[1] !== hrTime[1]) attributes[LOG_ATTRIBUTE_KEYS.dockerTime] = line.timestamp;

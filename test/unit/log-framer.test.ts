@@ -5,7 +5,7 @@ import http from 'node:http';
 import fc from 'fast-check';
 import { DOCKER_PARTIAL_SIZE, LogFramer } from '../../src/framing/log-framer.js';
 import type { FramerOptions, IoStream, LogLine } from '../../src/framing/log-framer.js';
-import { fromHrTime } from '../../src/framing/timestamp.js';
+import { fromHrTime, toHrTime } from '../../src/framing/timestamp.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: encode bytes exactly as the Engine does
@@ -138,11 +138,22 @@ function output(r: Run): { lines: LogLine[]; errors: string[] } {
   return { lines: r.lines, errors: r.errors };
 }
 
+/**
+ * The line without `time`, after checking it: the fast path reads the time from the bytes, the
+ * record converts the text otherwise, and the two must agree.
+ */
+function checked(l: LogLine): LogLine {
+  if (l.time === undefined) return l;
+  assert.deepEqual(l.time, toHrTime(l.timestamp), `time read from the bytes of ${l.timestamp}`);
+  const { time: _time, ...rest } = l;
+  return rest;
+}
+
 /** Feeds `chunks` to a new framer (then end() unless told otherwise) and records everything. */
 function run(options: FramerOptions, chunks: Iterable<Buffer>, opts: { end?: boolean } = {}): Run {
   const result: Run = { lines: [], errors: [], maxPending: 0 };
   const framer = new LogFramer(options, {
-    line: (l) => result.lines.push(l),
+    line: (l) => result.lines.push(checked(l)),
     daemonError: (m) => result.errors.push(m),
   });
   for (const c of chunks) {
@@ -264,7 +275,7 @@ test('non-TTY: a last line without newline', () => {
   const exact = 'z'.repeat(PIECE);
   const body = frame(1, msg(ts(2), exact));
   const framer = new LogFramer(NON_TTY, {
-    line: (l) => lines.push(l),
+    line: (l) => lines.push(checked(l)),
     daemonError: (m) => assert.fail(m),
   });
   const lines: LogLine[] = [];
@@ -572,7 +583,7 @@ test('reset() discards partial state; the next bytes start a fresh stream', () =
   for (const options of [NON_TTY, TTY]) {
     const lines: LogLine[] = [];
     const errors: string[] = [];
-    const framer = new LogFramer(options, { line: (l) => lines.push(l), daemonError: (m) => errors.push(m) });
+    const framer = new LogFramer(options, { line: (l) => lines.push(checked(l)), daemonError: (m) => errors.push(m) });
     const encode = options.tty ? encodeTty : encodeMux;
     const t = ts(0);
     // A pending first piece, then an aborted stream in the middle of the next frame.
