@@ -52,6 +52,43 @@ function readBuffer(): Buffer {
 }
 
 /**
+ * When to wait before reading a plain socket again. dockerd writes every log message as a write
+ * of its own, and a reader that reads as soon as bytes arrive takes a few lines per read while
+ * draining a backlog (about 7 at 170 000 lines/s on the benchmark machine), paying a read
+ * syscall, an event and the per-read work of the framing for each few lines. While a stream is
+ * busy (at least BUSY_BYTES over the last window of BUSY_WINDOW_MS), a read smaller than
+ * SMALL_READ_BYTES makes the socket wait WAIT_MS before the next one: the engine's writes gather
+ * in the socket meanwhile (about 200 of them fit in its buffer), and the next read takes them at
+ * once (about 140 lines per read in the benchmark). A stream at an ordinary rate is read as soon
+ * as its bytes arrive, so its lines are not delayed and its reads cost no timers.
+ */
+export class ReadPacer {
+  static readonly BUSY_WINDOW_MS = 10;
+  static readonly BUSY_BYTES = 64 * 1024;
+  static readonly SMALL_READ_BYTES = 16 * 1024;
+  static readonly WAIT_MS = 1;
+
+  private windowStart = -Infinity;
+  private windowBytes = 0;
+  private lastReadMs = -Infinity;
+  private busy = false;
+
+  /** `bytes` were read at `nowMs` (a monotonic clock): whether to wait WAIT_MS before reading again. */
+  read(bytes: number, nowMs: number): boolean {
+    if (nowMs - this.windowStart > ReadPacer.BUSY_WINDOW_MS) {
+      // The window that just ended says whether the stream is busy for the next one, unless
+      // nothing was read for longer than a window since: then it has been quiet.
+      this.busy = this.windowBytes >= ReadPacer.BUSY_BYTES && nowMs - this.lastReadMs <= ReadPacer.BUSY_WINDOW_MS;
+      this.windowStart = nowMs;
+      this.windowBytes = 0;
+    }
+    this.windowBytes += bytes;
+    this.lastReadMs = nowMs;
+    return this.busy && bytes < ReadPacer.SMALL_READ_BYTES;
+  }
+}
+
+/**
  * Removes HTTP/1.1 chunked transfer framing. Works in place: the payload bytes
  * of a buffer are moved to its front (a forward memmove) and that part returned.
  */
@@ -289,10 +326,22 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     // Plain sockets read into the shared buffer (onread); TLS sockets emit their own buffers.
     // Pausing is RawResponseBody's: it pauses the socket, which for onread stops reading at once.
     let onBytes: (bytes: Buffer) => void = () => undefined;
+    const pacer = new ReadPacer();
+    let waitTimer: NodeJS.Timeout | null = null;
+    const readAgain = (): void => {
+      waitTimer = null;
+      // A consumer that paused in the meantime resumes the socket itself.
+      if (socket.destroyed || body?.isPaused() === true) return;
+      socket.resume();
+    };
     const onread = {
       buffer: readBuffer(),
       callback: (n: number, buf: Uint8Array): boolean => {
         onBytes((buf as Buffer).subarray(0, n));
+        if (pacer.read(n, performance.now()) && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
+          socket.pause();
+          waitTimer = setTimeout(readAgain, ReadPacer.WAIT_MS);
+        }
         return true;
       },
     };
@@ -325,7 +374,10 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
       else body?.destroy();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('close', () => signal.removeEventListener('abort', onAbort));
+    socket.once('close', () => {
+      signal.removeEventListener('abort', onAbort);
+      if (waitTimer !== null) clearTimeout(waitTimer);
+    });
     const onHeadData = (data: Buffer): void => {
       // A copy: the read buffer is shared.
       head = head.length === 0 ? Buffer.from(data) : Buffer.concat([head, data]);

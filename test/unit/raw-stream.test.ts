@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import fc from 'fast-check';
-import { ChunkedDecoder, RawHttpStatusError, openRawStream, parseResponseHead } from '../../src/docker/raw-stream.js';
+import { ChunkedDecoder, RawHttpStatusError, ReadPacer, openRawStream, parseResponseHead } from '../../src/docker/raw-stream.js';
 
 /** Encodes payloads as HTTP/1.1 chunks, sometimes with a chunk extension, ending with the last chunk. */
 function chunked(pieces: Buffer[], withExtensions: boolean): Buffer {
@@ -254,5 +254,64 @@ test('lent chunks: a consumer that pauses stops the reads until it resumes, and 
     await ended(body);
     assert.equal(readWhilePaused, false);
     assert.equal(got.join(''), Buffer.concat(pieces).toString());
+  });
+});
+
+test('read pacing: a stream waits between small reads only while it is busy (a backlog), and stops waiting once it is quiet', () => {
+  const { BUSY_WINDOW_MS: window, BUSY_BYTES: busy, SMALL_READ_BYTES: small } = ReadPacer;
+  const pacer = new ReadPacer();
+  // Ordinary load: small reads far below the busy rate are read as they come.
+  let t = 0;
+  for (; t < 100; t += 5) assert.equal(pacer.read(2000, t), false, `quiet read at ${t} ms`);
+  // A backlog: reads every millisecond that add up to more than BUSY_BYTES a window. Once a
+  // window has shown it, small reads wait; large ones (what gathered while waiting) do not.
+  const perMs = Math.ceil(busy / window) + 1;
+  for (const end = t + window + 1; t <= end; t++) pacer.read(perMs, t);
+  assert.equal(pacer.read(small - 1, t), true, 'small read of a busy stream');
+  assert.equal(pacer.read(small, t + 1), false, 'a large read: read again at once');
+  // Reads stop for longer than a window: the first one after that is not delayed.
+  t += 1 + window + 5;
+  assert.equal(pacer.read(100, t), false, 'the stream went quiet');
+  // A trickle after a busy window is judged by its own window.
+  for (let k = 0; k < 3 * window; k++) assert.equal(pacer.read(100, ++t), false, 'a trickle');
+});
+
+test('read pacing: a busy stream still gets every byte once and in order, and a consumer that pauses during a wait is not resumed by it', async () => {
+  // Many small writes as fast as the server can: the stream is busy, so reads are paced.
+  const pieces = Array.from({ length: 4000 }, (_, k) => Buffer.from(`${String(k).padStart(5, '0')} ${'p'.repeat(120)}\n`));
+  const server = (socket: Socket): void => {
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      let k = 0;
+      const burst = (): void => {
+        if (socket.destroyed) return;
+        for (let i = 0; i < 40 && k < pieces.length; i++, k++) socket.write(`${pieces[k].length.toString(16)}\r\n${pieces[k].toString('latin1')}\r\n`);
+        if (k === pieces.length) socket.end('0\r\n\r\n');
+        else setImmediate(burst);
+      };
+      burst();
+    });
+  };
+  await withServer(server, async (port) => {
+    const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+    const got: Buffer[] = [];
+    let events = 0;
+    let readWhilePaused = false;
+    body.on('data', (b: Buffer) => {
+      if (body.isPaused()) readWhilePaused = true;
+      got.push(Buffer.from(b));
+      if (++events % 25 === 0) {
+        body.pause();
+        const at = got.length;
+        // Longer than a pacing wait: a wait that ends meanwhile must leave the socket paused.
+        setTimeout(() => {
+          assert.equal(got.length, at, 'no data while paused');
+          body.resume();
+        }, ReadPacer.WAIT_MS * 5);
+      }
+    });
+    await ended(body);
+    assert.equal(readWhilePaused, false);
+    assert.equal(Buffer.concat(got).toString(), Buffer.concat(pieces).toString());
   });
 });
