@@ -455,7 +455,7 @@ export const dockerLogsReceiverSchema = section('Reads container logs from a Doc
     'auto',
     "Where container logs are read: files reads the engine's json-file logs directly (LogPath, e.g. a read-only mount of /var/lib/docker/containers), api through the Engine API; auto: files when the container uses json-file and its log is readable here, else the API.",
   ),
-  stream_timeout: duration('30s', 'The longest one log stream lives before it is closed and reopened.', {
+  stream_timeout: duration('30s', 'How long one log stream lives before it is closed and reopened. A reopened stream that is still replaying lines taken already when it is due gets another stream_timeout, as long as it read lines in the last one.', {
     min: '100ms',
   }),
   stream_timeout_jitter: decimal(

@@ -1,6 +1,7 @@
 /**
  * The bounded reader: one per container, holding at most one log stream at a
- * time, and never for longer than stream_timeout. Each stream is closed by
+ * time, for stream_timeout (longer only while a reopened stream still replays
+ * the lines before its anchor and reads on: see rotate). Each stream is closed by
  * destroying its socket (Node really cancels the read) and the next one resumes
  * from the position, so however many times streams come and go nothing piles up
  * and nothing is lost or repeated.
@@ -128,11 +129,13 @@ interface ActiveStream {
   handOverPending: boolean;
   readonly openedAt: number;
   /** API: the rotation deadline (stream_timeout). Files hold no socket and need none. */
-  readonly timer: NodeJS.Timeout | null;
+  timer: NodeJS.Timeout | null;
   records: ReadableLogRecord[];
   bytes: number;
   /** Lines seen (taken or skipped) by this stream, for the rate that sizes tail windows. */
   seen: number;
+  /** `seen` when the rotation deadline last passed while the stream was still replaying (see rotate). */
+  seenAtDeadline: number;
   stdoutLines: number;
   stderrLines: number;
   skipped: number;
@@ -386,6 +389,7 @@ export class ContainerReader {
       records: [],
       bytes: 0,
       seen: 0,
+      seenAtDeadline: 0,
       stdoutLines: 0,
       stderrLines: 0,
       skipped: 0,
@@ -711,6 +715,17 @@ export class ContainerReader {
 
   private rotate(stream: ActiveStream): void {
     if (stream !== this.active) return;
+    // A stream still replaying the lines before its anchor has given nothing new yet. Closed now,
+    // the next stream would replay the same lines, and again, for ever where replaying them takes
+    // longer than a stream lives (a dense backlog: a second of it can be 150 000 lines; a short
+    // stream_timeout). It lives another stream_timeout as long as it read lines in the last one;
+    // the replay is bounded (by the tail window, or by the anchor's time, past which it widens).
+    if (stream.tracker.verifying && stream.seen > stream.seenAtDeadline) {
+      stream.seenAtDeadline = stream.seen;
+      stream.timer = setTimeout(() => this.rotate(stream), Math.max(1, this.ctx.settings.streamTimeoutMs));
+      stream.timer.unref();
+      return;
+    }
     this.backoff.reset();
     this.closeStream(stream, 'timeout', false);
     void this.open('rotation');

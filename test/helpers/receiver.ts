@@ -10,13 +10,13 @@ import { createLogger } from '../../src/util/logger.js';
 import type { OtlpSink } from './otlp-sink.js';
 
 export interface TestServiceOptions {
-  sink: OtlpSink;
+  /** Where the exporter sends: an OtlpSink, or the benchmark's BenchSink for many lines. */
+  sink: Pick<OtlpSink, 'url'>;
   /** Extra keys under receivers.docker_logs, as YAML lines (indented by the helper). */
   receiver?: Record<string, string | number>;
   encoding?: 'proto' | 'json';
   compression?: 'none' | 'gzip';
   batchTimeout?: string;
-  /** Only containers whose name starts with this are kept in sink assertions; the receiver reads all. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Top-level YAML sections appended to the config. */
   extraYaml?: string;

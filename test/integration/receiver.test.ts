@@ -11,6 +11,8 @@ import { OtlpSink } from '../helpers/otlp-sink.js';
 import type { SinkLogRecord } from '../helpers/otlp-sink.js';
 import { dockerLogsWithTimestamps, removeByPrefix, requireEngine, runContainer, seqWriterCmd, uniqueName, waitForExit } from '../helpers/docker.js';
 import { startService } from '../helpers/receiver.js';
+import { BenchSink } from '../../bench/lib/bench-sink.js';
+import { ContainerSet, createBacklogContainer } from '../../bench/lib/bench-docker.js';
 import type { Service } from '../../src/service.js';
 
 let docker: Docker;
@@ -200,6 +202,36 @@ describe('api: rotations at stream_timeout: 1s', () => {
     } finally {
       await service.shutdown(5000);
       await sink.stop();
+    }
+  });
+});
+
+describe('api: a backlog drained with paced reads', () => {
+  test('300 000 retained lines read from the beginning, across rotations at stream_timeout: 1s: every line once', { timeout: 180_000 }, async () => {
+    // Lines of ~100 bytes arrive far faster than 64 KiB per 10 ms, so the stream's reads are paced
+    // (ReadPacer); at well under 300 000 lines/s here, the drain outlives a 1 s stream. BenchSink
+    // checks every sequence number without building 300 000 records.
+    const lines = 300_000;
+    const set = new ContainerSet(docker);
+    const sink = await BenchSink.start();
+    try {
+      const c = await createBacklogContainer(docker, set, `${prefix}-paced`, lines, 120_000);
+      sink.track(c.name, lines);
+      const service = await startService({ sink, receiver: { read_from: 'api', start_at: 'beginning', stream_timeout: '1s' } });
+      try {
+        await sink.waitFor(() => sink.arrived(), 90_000, `${lines} lines of ${c.name}`);
+        // Give a duplicate time to show up if one were coming.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.deepEqual(sink.counts(), [{ id: c.name, expected: lines, count: lines, duplicates: 0, outOfRange: 0 }]);
+        assert.equal(sink.complete(), true);
+        assert.equal(sink.rejected, 0, sink.errors.join('; '));
+        assert.equal(service.status()[0]?.streams.unreleased, 0);
+      } finally {
+        await service.shutdown(5000);
+      }
+    } finally {
+      await sink.stop();
+      await set.remove();
     }
   });
 });
