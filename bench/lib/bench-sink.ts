@@ -17,7 +17,9 @@
  * after the clock stopped, so the sink's work inside the timed window, on the two
  * cores the receiver and dockerd share with it, is counting. When every line
  * arrived exactly once, the counts reach `expected` exactly when the last sequence
- * number arrives; otherwise the case fails on the settled figures either way.
+ * number arrives; otherwise the case fails on the settled figures either way. The
+ * price is memory: the requests are kept until then (about 150 MB for the backlog's
+ * million lines, in the sink's own process).
  *
  * The benchmark runs it as a process of its own (serveAsChild below, started by
  * bench-children.ts), so that its CPU is measured apart from the harness's and
@@ -140,12 +142,13 @@ export class BenchSink {
     this.tracked.set(id, { id, expected, count: 0, duplicates: 0, outOfRange: 0, distinct: 0, seen: new Uint8Array(expected + 1), minTimestampMs: Infinity, maxTimestampMs: -Infinity });
   }
 
-  /** Forgets every tracked container, the foreign counts and the latency histogram (between cases). */
+  /** Forgets every tracked container, the foreign and rejected counts and the latency histogram (between cases). */
   reset(): void {
     this.tracked.clear();
     this.foreign.clear();
     this.foreignRecords = 0;
     this.trackedRecords = 0;
+    this.rejected = 0;
     this.histogram = new Uint32Array(HISTOGRAM_MS + 1);
     this.latencyCount = 0;
     this.negativeLatency = 0;

@@ -134,6 +134,8 @@ interface ActiveStream {
   bytes: number;
   /** Lines seen (taken or skipped) by this stream, for the rate that sizes tail windows. */
   seen: number;
+  /** Lines this stream took (the rest of `seen` it skipped as taken already). */
+  taken: number;
   /** `seen` when the rotation deadline last passed while the stream was still replaying (see rotate). */
   seenAtDeadline: number;
   stdoutLines: number;
@@ -389,6 +391,7 @@ export class ContainerReader {
       records: [],
       bytes: 0,
       seen: 0,
+      taken: 0,
       seenAtDeadline: 0,
       stdoutLines: 0,
       stderrLines: 0,
@@ -636,6 +639,7 @@ export class ContainerReader {
     stream.seen++;
     const verdict = stream.tracker.judge(line);
     if (verdict === 'take') {
+      stream.taken++;
       if (line.pieces > 1) stream.merged++;
       if (stream.multiline !== null) stream.multiline.push(line, streamPosition(stream));
       else this.emitRecord(stream, line);
@@ -715,12 +719,13 @@ export class ContainerReader {
 
   private rotate(stream: ActiveStream): void {
     if (stream !== this.active) return;
-    // A stream still replaying the lines before its anchor has given nothing new yet. Closed now,
-    // the next stream would replay the same lines, and again, for ever where replaying them takes
-    // longer than a stream lives (a dense backlog: a second of it can be 150 000 lines; a short
-    // stream_timeout). It lives another stream_timeout as long as it read lines in the last one;
-    // the replay is bounded (by the tail window, or by the anchor's time, past which it widens).
-    if (stream.tracker.verifying && stream.seen > stream.seenAtDeadline) {
+    // A stream still replaying lines taken already (a tail window before its anchor, or a whole
+    // log from a second before it) has given nothing new yet. Closed now, the next stream would
+    // replay the same lines, and again, for ever where replaying them takes longer than a stream
+    // lives (a dense backlog: a second of it can be 150 000 lines; a short stream_timeout). It lives
+    // another stream_timeout as long as it read lines in the last one; the replay is bounded (by
+    // the window, or by the anchor's time: past it a bounded window widens, a whole log takes).
+    if ((stream.tracker.verifying || stream.taken === 0) && stream.seen > stream.seenAtDeadline) {
       stream.seenAtDeadline = stream.seen;
       stream.timer = setTimeout(() => this.rotate(stream), Math.max(1, this.ctx.settings.streamTimeoutMs));
       stream.timer.unref();

@@ -326,7 +326,9 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     // Plain sockets read into the shared buffer (onread); TLS sockets emit their own buffers.
     // Pausing is RawResponseBody's: it pauses the socket, which for onread stops reading at once.
     let onBytes: (bytes: Buffer) => void = () => undefined;
-    const pacer = new ReadPacer();
+    // Only lent chunks are paced: with push(), Node's stream asks for more (_read) right after a
+    // chunk, which would resume the socket at once.
+    const pacer = borrowChunks ? new ReadPacer() : null;
     let waitTimer: NodeJS.Timeout | null = null;
     const readAgain = (): void => {
       waitTimer = null;
@@ -338,7 +340,7 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
       buffer: readBuffer(),
       callback: (n: number, buf: Uint8Array): boolean => {
         onBytes((buf as Buffer).subarray(0, n));
-        if (pacer.read(n, performance.now()) && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
+        if (pacer?.read(n, performance.now()) === true && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
           socket.pause();
           waitTimer = setTimeout(readAgain, ReadPacer.WAIT_MS);
         }
