@@ -719,13 +719,14 @@ export class ContainerReader {
 
   private rotate(stream: ActiveStream): void {
     if (stream !== this.active) return;
-    // A stream still replaying lines taken already (a tail window before its anchor, or a whole
-    // log from a second before it) has given nothing new yet. Closed now, the next stream would
-    // replay the same lines, and again, for ever where replaying them takes longer than a stream
-    // lives (a dense backlog: a second of it can be 150 000 lines; a short stream_timeout). It lives
-    // another stream_timeout as long as it read lines in the last one; the replay is bounded (by
-    // the window, or by the anchor's time: past it a bounded window widens, a whole log takes).
-    if ((stream.tracker.verifying || stream.taken === 0) && stream.seen > stream.seenAtDeadline) {
+    // A stream that has taken nothing yet is still replaying lines taken already (a tail window
+    // before its anchor: verifying never takes; or a whole log from a second before it). Closed
+    // now, the next stream would replay the same lines, and again, for ever where replaying them
+    // takes longer than a stream lives (a dense backlog: a second of it can be 150 000 lines; a
+    // short stream_timeout). It lives another stream_timeout as long as it read lines in the last
+    // one; the replay is bounded (by the window, or by the anchor's time: past it a bounded window
+    // widens, a whole log takes).
+    if (stream.taken === 0 && stream.seen > stream.seenAtDeadline) {
       stream.seenAtDeadline = stream.seen;
       stream.timer = setTimeout(() => this.rotate(stream), Math.max(1, this.ctx.settings.streamTimeoutMs));
       stream.timer.unref();

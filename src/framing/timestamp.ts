@@ -142,6 +142,13 @@ export function normalizeTimestamp(text: string): DockerTimestamp | null {
   return fromHrTime([utc, nanos]);
 }
 
+/** The decimal number of `count` digit bytes at buf[at] (the caller checked they are digits). */
+function byteDigits(buf: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) n = n * 10 + (buf[i] - CH_0);
+  return n;
+}
+
 /**
  * True when `buf` holds a fixed-form timestamp followed by a space at `offset` (31 bytes).
  * Runs once per log line, so it works on bytes; it still checks the field ranges, so that `true`
@@ -169,8 +176,8 @@ export function isFixedTimestampAt(buf: Uint8Array, offset: number): boolean {
     const c = buf[o + i];
     if (c < CH_0 || c > CH_9) return false;
   }
-  const month = (buf[o + 5] - CH_0) * 10 + (buf[o + 6] - CH_0);
-  const day = (buf[o + 8] - CH_0) * 10 + (buf[o + 9] - CH_0);
+  const month = byteDigits(buf, o + 5, 2);
+  const day = byteDigits(buf, o + 8, 2);
   if (
     month < 1 ||
     month > 12 ||
@@ -183,8 +190,7 @@ export function isFixedTimestampAt(buf: Uint8Array, offset: number): boolean {
     return false;
   }
   if (day > 28) {
-    const year = (buf[o] - CH_0) * 1000 + (buf[o + 1] - CH_0) * 100 + (buf[o + 2] - CH_0) * 10 + (buf[o + 3] - CH_0);
-    if (day > daysInMonth(year, month)) return false;
+    if (day > daysInMonth(byteDigits(buf, o, 4), month)) return false;
   }
   return true;
 }
@@ -243,13 +249,6 @@ export class FixedTimestampReader {
     for (let i = SECONDS_PREFIX_LENGTH - 1; i >= 0; i--) if (buf[o + i] !== prefix[i]) return false;
     return true;
   }
-}
-
-/** The decimal number of `count` digit bytes at buf[at] (the caller checked they are digits). */
-function byteDigits(buf: Uint8Array, at: number, count: number): number {
-  let n = 0;
-  for (let i = at; i < at + count; i++) n = n * 10 + (buf[i] - CH_0);
-  return n;
 }
 
 // Cache for toHrTime: consecutive log lines almost always share their whole seconds.
