@@ -1,7 +1,8 @@
 /**
  * The receiver as the benchmark runs it: a child process doing what the CLI
- * (src/cli/main.ts) does (load the YAML config, create the logger, run the
- * Service), plus an event-loop delay monitor, driven over the IPC channel:
+ * (src/cli/main.ts, agent.ts) does (hold the young generation while loading,
+ * load the YAML config, create the logger, run the Service), plus an
+ * event-loop delay monitor, driven over the IPC channel:
  *
  *   child → {type:'ready'}             modules and config loaded, nothing started
  *   parent → {type:'go'}               reset the delay monitor, start the service
@@ -24,6 +25,7 @@ import { parseArgs } from 'node:util';
 type ServiceModule = typeof import('../../src/service.js');
 type LoadModule = typeof import('../../src/config/load.js');
 type LoggerModule = typeof import('../../src/util/logger.js');
+type StartupHeapModule = typeof import('../../src/cli/startup-heap.js');
 
 export interface EventLoopDelay {
   p50Ms: number;
@@ -61,6 +63,11 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { root: { type: 'string' }, config: { type: 'string' }, eld: { type: 'boolean' } } });
   if (values.root === undefined || values.config === undefined) throw new Error('usage: --root URL --config FILE [--eld]');
   const root = values.root.replace(/\/+$/, '');
+  // As the CLI's main.ts does, before the agent's modules load; a build from before it had none.
+  const releaseYoungGeneration = await import(`${root}/cli/startup-heap.js`).then(
+    (m: StartupHeapModule) => m.holdYoungGenerationAtStartup(),
+    () => () => undefined,
+  );
   const [{ Service }, { loadConfigFile }, { createLogger }] = await Promise.all([
     import(`${root}/service.js`) as Promise<ServiceModule>,
     import(`${root}/config/load.js`) as Promise<LoadModule>,
@@ -89,7 +96,10 @@ async function main(): Promise<void> {
       eld?.enable();
       eld?.reset();
       service.start().then(
-        () => send({ type: 'started' }),
+        () => {
+          releaseYoungGeneration();
+          send({ type: 'started' });
+        },
         (err: unknown) => send({ type: 'error', message: `cannot start: ${err instanceof Error ? err.message : String(err)}` }),
       );
     } else if (message.type === 'status') {
