@@ -51,7 +51,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { engineAddress, requireEngine } from '../test/helpers/docker.js';
-import { backlogBaseline, backlogReceiver, formatSources, idle, live, SOURCES } from './lib/bench-cases.js';
+import { backlogBaseline, backlogReceiver, formatReadTrace, formatSources, idle, live, SOURCES } from './lib/bench-cases.js';
 import type { BacklogResult, BacklogTarget, BenchContext, CaseResult, Encoding, LiveResult, Source } from './lib/bench-cases.js';
 import { REPO_ROOT, SinkProcess, childScript } from './lib/bench-children.js';
 import { ContainerSet, createBacklogContainer, foreignRunning } from './lib/bench-docker.js';
@@ -92,6 +92,8 @@ const USAGE = `usage: npm run bench -- [options]
   --queue-size N        the exporter's sending_queue.queue_size (default: the product default, 16384)
   --batch-size N        processors.batch.send_batch_size (default: the product default, 8192)
   --node-args=ARGS      extra node options for the receiver process, e.g. --node-args=--max-semi-space-size=32
+  --trace-reads         backlog: trace how the receiver's API streams read (reads after a pacing wait,
+                        their size, the waits, garbage collection), printed per run and kept in the JSON
   --no-self-metrics     leave out the receiver's own metrics pipeline (the product default exports them
                         with the logs, here to the sink's /v1/metrics)
   --no-filter           no container filter: the receiver reads every container on the engine (the
@@ -122,6 +124,7 @@ interface Options {
   selfMetrics: boolean;
   nodeArgs: string[];
   filter: boolean;
+  traceReads: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -147,6 +150,7 @@ function parseOptions(argv: string[]): Options {
       'queue-size': { type: 'string' },
       'batch-size': { type: 'string' },
       'node-args': { type: 'string' },
+      'trace-reads': { type: 'boolean' },
       'no-filter': { type: 'boolean' },
       'no-self-metrics': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -196,6 +200,7 @@ function parseOptions(argv: string[]): Options {
     filter: values['no-filter'] !== true,
     selfMetrics: values['no-self-metrics'] !== true,
     nodeArgs: (values['node-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
+    traceReads: values['trace-reads'] === true,
     queueSize: values['queue-size'] === undefined ? null : Math.floor(num(values['queue-size'], 10_000, 'queue-size')),
     batchSize: values['batch-size'] === undefined ? null : Math.floor(num(values['batch-size'], 1, 'batch-size')),
   };
@@ -214,7 +219,8 @@ function describe(r: CaseResult): string {
   if (r.case === 'backlog') {
     return (
       `${r.linesPerSecond.toLocaleString('en-US')} lines/s in ${r.wallSeconds} s, CPU ${r.cpuSeconds} s (${r.cpuMicrosPerLine} µs/line), peak RSS ${r.peakRssMB} MB, ` +
-      `dockerd ${r.dockerdCpuSeconds} s (${r.dockerdMicrosPerLine} µs/line, ${r.dockerdMicrosPerLineBeyondIdle} beyond idle)${r.reader === 'receiver' ? `, sources seen ${formatSources(r.sourcesSeen)}` : ''}, load ${r.loadAverage1m}`
+      `dockerd ${r.dockerdCpuSeconds} s (${r.dockerdMicrosPerLine} µs/line, ${r.dockerdMicrosPerLineBeyondIdle} beyond idle)${r.reader === 'receiver' ? `, sources seen ${formatSources(r.sourcesSeen)}` : ''}, load ${r.loadAverage1m}` +
+      (r.readTrace === undefined || r.readTrace === null ? '' : `\n  reads: ${formatReadTrace(r.readTrace)}`)
     );
   }
   if (r.case === 'live') {
@@ -292,6 +298,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     batchSize: options.batchSize,
     selfMetrics: options.selfMetrics,
     nodeArgs: options.nodeArgs,
+    traceReads: options.traceReads,
     runPrefix,
     includeNames: options.filter ? `dlrt-${runPrefix}-*` : null,
     idleProbeMs: options.idleProbeSeconds * 1000,

@@ -16,7 +16,7 @@ import type { ContainerSet } from './bench-docker.js';
 import { containerNames, foreignRunning, pacedWriterCmd, sleep, startContainers } from './bench-docker.js';
 import { cpuSeconds, enginePids, RssSampler } from './bench-proc.js';
 import type { SinkReport } from './bench-sink.js';
-import type { EventLoopDelay, ReaderSource } from './bench-receiver-child.js';
+import type { EventLoopDelay, ReaderSource, ReadTraceSummary } from './bench-receiver-child.js';
 
 export type Encoding = 'proto' | 'json';
 
@@ -48,6 +48,8 @@ export interface BenchContext {
   selfMetrics: boolean;
   /** Extra node options for the receiver process. */
   nodeArgs: string[];
+  /** Backlog: trace how the receiver's paced streams read (bench-receiver-child --trace-reads). */
+  traceReads: boolean;
   /**
    * A name glob for receivers.docker_logs.include.names matching only this run's
    * containers (all named dlrt-<runPrefix>-…), or null to read every container.
@@ -114,6 +116,8 @@ export interface BacklogResult extends Common {
    */
   sinkCpuSeconds: number;
   eventLoopDelay: EventLoopDelay | null;
+  /** How the receiver's paced streams read (with --trace-reads). */
+  readTrace?: ReadTraceSummary;
   profile?: string;
 }
 
@@ -263,8 +267,8 @@ function writeConfig(ctx: BenchContext, name: string, yaml: string): string {
   return file;
 }
 
-async function startReceiver(ctx: BenchContext, name: string, yaml: string, eld: boolean, cpuProfDir?: string): Promise<ReceiverChild> {
-  const child = startReceiverChild(ctx.receiverScript, { root: ctx.root, tsx: ctx.tsx, nodeArgs: ctx.nodeArgs, configPath: writeConfig(ctx, name, yaml), eventLoopDelay: eld, cpuProfDir });
+async function startReceiver(ctx: BenchContext, name: string, yaml: string, eld: boolean, cpuProfDir?: string, traceReads = false): Promise<ReceiverChild> {
+  const child = startReceiverChild(ctx.receiverScript, { root: ctx.root, tsx: ctx.tsx, nodeArgs: ctx.nodeArgs, configPath: writeConfig(ctx, name, yaml), eventLoopDelay: eld, cpuProfDir, traceReads });
   try {
     await child.waitFor('ready', 60_000);
   } catch (err) {
@@ -274,7 +278,7 @@ async function startReceiver(ctx: BenchContext, name: string, yaml: string, eld:
   return child;
 }
 
-async function stopReceiver(child: ReceiverChild): Promise<{ eld: EventLoopDelay | null }> {
+async function stopReceiver(child: ReceiverChild): Promise<{ eld: EventLoopDelay | null; reads: ReadTraceSummary | null }> {
   child.send({ type: 'stop' });
   const stopped = await child.waitFor('stopped', 30_000);
   const code = await Promise.race([child.exited, sleep(15_000).then(() => 'timeout' as const)]);
@@ -283,7 +287,7 @@ async function stopReceiver(child: ReceiverChild): Promise<{ eld: EventLoopDelay
     throw new Error('the receiver did not exit within 15 s of its shutdown');
   }
   if (code !== 0) throw new Error(`the receiver exited with code ${String(code)}; stderr: ${child.stderr()}`);
-  return { eld: stopped.eld };
+  return { eld: stopped.eld, reads: stopped.reads ?? null };
 }
 
 function exactness(report: SinkReport): { delivered: number; duplicates: number; problems: string[] } {
@@ -338,6 +342,17 @@ function sourceProblem(seen: SourcesSeen | null, want: Source, expected: number)
 }
 
 /** "files 50", "api 49, none 1"; "?" when unknown. */
+/** One line: how many reads, how full the socket was after a pacing wait, how long the waits lasted, and GC. */
+export function formatReadTrace(t: ReadTraceSummary): string {
+  const w = t.afterWait;
+  return (
+    `${t.reads.toLocaleString('en-US')} reads (${t.bytesPerRead.toLocaleString('en-US')} B each, at most ${t.maxReadBytes.toLocaleString('en-US')}); ` +
+    `${w.reads.toLocaleString('en-US')} after a wait: ${w.bytesP50.toLocaleString('en-US')} B at p50, ${w.bytesP90.toLocaleString('en-US')} at p90; ` +
+    `waits ${w.waitMsP50} / ${w.waitMsP90} / ${w.waitMsP99} ms (p50 / p90 / p99), ${w.waitMsTotal} ms in all; ` +
+    `other reads ${t.otherReads.reads.toLocaleString('en-US')}, ${t.otherReads.bytesP50.toLocaleString('en-US')} B at p50; GC ${t.gc.count} collections, ${t.gc.ms} ms`
+  );
+}
+
 export function formatSources(seen: SourcesSeen | null): string {
   if (seen === null) return '?';
   const parts = (['api', 'files', 'none'] as const).filter((k) => (seen[k] ?? 0) > 0).map((k) => `${k} ${seen[k]}`);
@@ -392,7 +407,7 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
   const result = emptyBacklog('receiver', source, encoding, run, target.lines, foreign);
-  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), true, cpuProfDir);
+  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), true, cpuProfDir, ctx.traceReads);
   try {
     const probe = snapshot(ctx, child.pid);
     await sleep(ctx.idleProbeMs);
@@ -405,7 +420,7 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
     // The container still runs (it sleeps): its reader still has its stream open.
     const seen = await sourcesOf(child, new Set([target.name]));
     await sleep(1000); // anything more (a duplicate) would show now
-    const { eld } = await stopReceiver(child);
+    const { eld, reads } = await stopReceiver(child);
     const d = deltas(before, after);
     const report = await sink.report();
     const exact = exactness(report);
@@ -424,6 +439,7 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
       containerdCpuSeconds: round(d.containerd, 2),
       sinkCpuSeconds: round(d.sink, 2),
       eventLoopDelay: eld,
+      ...(reads === null ? {} : { readTrace: reads }),
       foreignRecords: report.foreignRecords,
       ok: exact.problems.length === 0,
     });

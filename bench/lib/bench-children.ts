@@ -164,6 +164,8 @@ export interface ReceiverChildOptions {
   tsx: boolean;
   /** Extra node options for the receiver (e.g. --max-semi-space-size=32). */
   nodeArgs: string[];
+  /** Trace how its paced streams read (--trace-reads). */
+  traceReads?: boolean;
 }
 
 export type ReceiverChild = Child<import('./bench-receiver-child.js').ReceiverParentMessage, import('./bench-receiver-child.js').ReceiverChildMessage>;
@@ -180,6 +182,7 @@ export function startReceiverChild(script: string, options: ReceiverChildOptions
   if (options.cpuProfDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
   const args = ['--root', options.root, '--config', options.configPath];
   if (options.eventLoopDelay) args.push('--eld');
+  if (options.traceReads === true) args.push('--trace-reads');
   return new Child('receiver', forkChild(script, args, execArgv));
 }
 

@@ -18,14 +18,15 @@
  *
  *   node bench-receiver-child.mjs --root file:///…/dist --config FILE [--eld]
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { IntervalHistogram } from 'node:perf_hooks';
+import { PerformanceObserver, createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IntervalHistogram, RecordableHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 type ServiceModule = typeof import('../../src/service.js');
 type LoadModule = typeof import('../../src/config/load.js');
 type LoggerModule = typeof import('../../src/util/logger.js');
 type StartupHeapModule = typeof import('../../src/cli/startup-heap.js');
+type RawStreamModule = typeof import('../../src/docker/raw-stream.js');
 
 export interface EventLoopDelay {
   p50Ms: number;
@@ -33,6 +34,20 @@ export interface EventLoopDelay {
   maxMs: number;
   meanMs: number;
   samples: number;
+}
+
+/**
+ * How the receiver's paced log streams read (--trace-reads), from go to stop: whether a read that
+ * followed a pacing wait found the engine's socket full, how long the waits lasted, and how much
+ * of that time garbage collection took.
+ */
+export interface ReadTraceSummary {
+  reads: number;
+  bytesPerRead: number;
+  maxReadBytes: number;
+  afterWait: { reads: number; bytesP50: number; bytesP90: number; waitMsP50: number; waitMsP90: number; waitMsP99: number; waitMsTotal: number };
+  otherReads: { reads: number; bytesP50: number };
+  gc: { count: number; ms: number };
 }
 
 /** One reader as service.status() shows it; source is null while no stream is open (and with a build that predates read_from). */
@@ -46,12 +61,70 @@ export type ReceiverChildMessage =
   | { type: 'ready' }
   | { type: 'started' }
   | { type: 'status'; containers: ReaderSource[] }
-  | { type: 'stopped'; eld: EventLoopDelay | null; shutdownMs: number }
+  | { type: 'stopped'; eld: EventLoopDelay | null; shutdownMs: number; reads: ReadTraceSummary | null }
   | { type: 'error'; message: string };
 export type ReceiverParentMessage = { type: 'go' } | { type: 'status' } | { type: 'stop' };
 
 function send(message: ReceiverChildMessage): void {
   if (process.connected) process.send?.(message);
+}
+
+/** Collects the read trace; summary() once reading is over. */
+class ReadTraceCollector {
+  private reads = 0;
+  private bytes = 0;
+  private maxBytes = 0;
+  private waitMsTotal = 0;
+  private readonly afterWaitBytes: RecordableHistogram = createHistogram();
+  private readonly waitMicros: RecordableHistogram = createHistogram();
+  private readonly otherBytes: RecordableHistogram = createHistogram();
+  private gcCount = 0;
+  private gcMs = 0;
+  private readonly gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      this.gcCount++;
+      this.gcMs += entry.duration;
+    }
+  });
+
+  constructor() {
+    this.gcObserver.observe({ entryTypes: ['gc'] });
+  }
+
+  read(bytes: number, waitedMs: number | null): void {
+    this.reads++;
+    this.bytes += bytes;
+    if (bytes > this.maxBytes) this.maxBytes = bytes;
+    if (waitedMs === null) {
+      this.otherBytes.record(Math.max(1, bytes));
+    } else {
+      this.afterWaitBytes.record(Math.max(1, bytes));
+      this.waitMicros.record(Math.max(1, Math.round(waitedMs * 1000)));
+      this.waitMsTotal += waitedMs;
+    }
+  }
+
+  summary(): ReadTraceSummary {
+    this.gcObserver.disconnect();
+    const ms = (micros: number): number => Math.round(micros) / 1000;
+    const pct = (h: RecordableHistogram, p: number): number => (h.count === 0 ? 0 : h.percentile(p));
+    return {
+      reads: this.reads,
+      bytesPerRead: this.reads === 0 ? 0 : Math.round(this.bytes / this.reads),
+      maxReadBytes: this.maxBytes,
+      afterWait: {
+        reads: this.afterWaitBytes.count,
+        bytesP50: pct(this.afterWaitBytes, 50),
+        bytesP90: pct(this.afterWaitBytes, 90),
+        waitMsP50: ms(pct(this.waitMicros, 50)),
+        waitMsP90: ms(pct(this.waitMicros, 90)),
+        waitMsP99: ms(pct(this.waitMicros, 99)),
+        waitMsTotal: Math.round(this.waitMsTotal),
+      },
+      otherReads: { reads: this.otherBytes.count, bytesP50: pct(this.otherBytes, 50) },
+      gc: { count: this.gcCount, ms: Math.round(this.gcMs) },
+    };
+  }
 }
 
 function delay(h: IntervalHistogram): EventLoopDelay {
@@ -60,8 +133,8 @@ function delay(h: IntervalHistogram): EventLoopDelay {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { root: { type: 'string' }, config: { type: 'string' }, eld: { type: 'boolean' } } });
-  if (values.root === undefined || values.config === undefined) throw new Error('usage: --root URL --config FILE [--eld]');
+  const { values } = parseArgs({ options: { root: { type: 'string' }, config: { type: 'string' }, eld: { type: 'boolean' }, 'trace-reads': { type: 'boolean' } } });
+  if (values.root === undefined || values.config === undefined) throw new Error('usage: --root URL --config FILE [--eld] [--trace-reads]');
   const root = values.root.replace(/\/+$/, '');
   // As the CLI's main.ts does, before the agent's modules load; a build from before it had none.
   const releaseYoungGeneration = await import(`${root}/cli/startup-heap.js`).then(
@@ -78,15 +151,20 @@ async function main(): Promise<void> {
   const service = new Service(config, { logger });
   // Sampling every 10 ms (the default) costs ~100 wake-ups a second: only when asked for.
   const eld = values.eld === true ? monitorEventLoopDelay({ resolution: 10 }) : null;
+  const rawStream = values['trace-reads'] === true ? ((await import(`${root}/docker/raw-stream.js`)) as RawStreamModule) : null;
+  if (rawStream !== null && typeof rawStream.traceReads !== 'function') throw new Error(`--trace-reads: ${root} has no read trace (a build from before it)`);
+  let readTrace: ReadTraceCollector | null = null;
   let stopping = false;
 
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     eld?.disable();
+    rawStream?.traceReads(null);
+    const reads = readTrace?.summary() ?? null;
     const began = Date.now();
     await service.shutdown(10_000);
-    send({ type: 'stopped', eld: eld === null ? null : delay(eld), shutdownMs: Date.now() - began });
+    send({ type: 'stopped', eld: eld === null ? null : delay(eld), shutdownMs: Date.now() - began, reads });
     // Exit normally (not by a signal) so that --cpu-prof writes its profile.
     setTimeout(() => process.exit(0), 50);
   };
@@ -95,6 +173,10 @@ async function main(): Promise<void> {
     if (message.type === 'go') {
       eld?.enable();
       eld?.reset();
+      if (rawStream !== null) {
+        readTrace = new ReadTraceCollector();
+        rawStream.traceReads(readTrace);
+      }
       service.start().then(
         () => {
           releaseYoungGeneration();

@@ -88,6 +88,19 @@ export class ReadPacer {
   }
 }
 
+/** Told of every read of a paced stream: the benchmark's read trace (`npm run bench -- --trace-reads`). */
+export interface ReadTrace {
+  /** `bytes` were read, `waitedMs` after the pacer paused the socket (null: the read did not follow a wait). */
+  read(bytes: number, waitedMs: number | null): void;
+}
+
+let readTrace: ReadTrace | null = null;
+
+/** What paced streams opened from now on report their reads to; null for none (the default). */
+export function traceReads(trace: ReadTrace | null): void {
+  readTrace = trace;
+}
+
 /**
  * Removes HTTP/1.1 chunked transfer framing. Works in place: the payload bytes
  * of a buffer are moved to its front (a forward memmove) and that part returned.
@@ -329,7 +342,9 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     // Only lent chunks are paced: with push(), Node's stream asks for more (_read) right after a
     // chunk, which would resume the socket at once.
     const pacer = borrowChunks ? new ReadPacer() : null;
+    const trace = pacer === null ? null : readTrace;
     let waitTimer: NodeJS.Timeout | null = null;
+    let waitStartedMs: number | null = null;
     const readAgain = (): void => {
       waitTimer = null;
       // A consumer that paused in the meantime resumes the socket itself.
@@ -339,10 +354,15 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     const onread = {
       buffer: readBuffer(),
       callback: (n: number, buf: Uint8Array): boolean => {
+        if (trace !== null) {
+          trace.read(n, waitStartedMs === null ? null : performance.now() - waitStartedMs);
+          waitStartedMs = null;
+        }
         onBytes((buf as Buffer).subarray(0, n));
         if (pacer?.read(n, performance.now()) === true && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
           socket.pause();
           waitTimer = setTimeout(readAgain, ReadPacer.WAIT_MS);
+          if (trace !== null) waitStartedMs = performance.now();
         }
         return true;
       },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import fc from 'fast-check';
-import { ChunkedDecoder, RawHttpStatusError, ReadPacer, openRawStream, parseResponseHead } from '../../src/docker/raw-stream.js';
+import { ChunkedDecoder, RawHttpStatusError, ReadPacer, openRawStream, parseResponseHead, traceReads } from '../../src/docker/raw-stream.js';
 
 /** Encodes payloads as HTTP/1.1 chunks, sometimes with a chunk extension, ending with the last chunk. */
 function chunked(pieces: Buffer[], withExtensions: boolean): Buffer {
@@ -314,4 +314,52 @@ test('read pacing: a busy stream still gets every byte once and in order, and a 
     assert.equal(readWhilePaused, false);
     assert.equal(Buffer.concat(got).toString(), Buffer.concat(pieces).toString());
   });
+});
+
+test('the read trace (bench --trace-reads): every byte of a paced stream read once, the reads after a wait marked; nothing once cleared', async () => {
+  const pieces = Array.from({ length: 4000 }, (_, k) => `${String(k).padStart(5, '0')} ${'t'.repeat(120)}\n`);
+  let sent = 0;
+  const server = (socket: Socket): void => {
+    const write = (text: string): void => {
+      sent += Buffer.byteLength(text, 'latin1');
+      socket.write(text, 'latin1');
+    };
+    socket.once('data', () => {
+      write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      let k = 0;
+      const burst = (): void => {
+        if (socket.destroyed) return;
+        for (let i = 0; i < 40 && k < pieces.length; i++, k++) write(`${pieces[k].length.toString(16)}\r\n${pieces[k]}\r\n`);
+        if (k === pieces.length) {
+          sent += 5;
+          socket.end('0\r\n\r\n');
+        } else setImmediate(burst);
+      };
+      burst();
+    });
+  };
+  const reads: Array<{ bytes: number; waitedMs: number | null }> = [];
+  traceReads({ read: (bytes, waitedMs) => reads.push({ bytes, waitedMs }) });
+  try {
+    await withServer(server, async (port) => {
+      const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+      body.resume();
+      await ended(body);
+    });
+  } finally {
+    traceReads(null);
+  }
+  assert.equal(reads.reduce((n, r) => n + r.bytes, 0), sent);
+  const afterWait = reads.filter((r) => r.waitedMs !== null);
+  assert.ok(afterWait.length > 0, `a busy stream waited (${reads.length} reads)`);
+  assert.ok(afterWait.every((r) => (r.waitedMs ?? 0) > 0));
+  assert.ok(afterWait.length < reads.length, 'reads right after a large one did not wait');
+
+  const before = reads.length;
+  await withServer(server, async (port) => {
+    const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+    body.resume();
+    await ended(body);
+  });
+  assert.equal(reads.length, before, 'a stream opened after the trace was cleared reports nothing');
 });
