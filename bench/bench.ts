@@ -419,6 +419,7 @@ async function run(options: Options, privateEngine: boolean): Promise<number> {
     batchSize: options.batchSize ?? 'default',
     selfMetrics: options.selfMetrics ? 'exported to the sink (product default)' : 'none (--no-self-metrics)',
     nodeArgs: options.nodeArgs.join(' '),
+    traceReads: options.traceReads,
     filter: options.filter ? 'this run\'s containers' : 'none (every container)',
   };
   const report = markdown(machine, shownOptions, results, summary, verdicts);

@@ -341,7 +341,6 @@ function sourceProblem(seen: SourcesSeen | null, want: Source, expected: number)
   return null;
 }
 
-/** "files 50", "api 49, none 1"; "?" when unknown. */
 /** One line: how many reads, how full the socket was after a pacing wait, how long the waits lasted, and GC. */
 export function formatReadTrace(t: ReadTraceSummary): string {
   const w = t.afterWait;
@@ -353,6 +352,7 @@ export function formatReadTrace(t: ReadTraceSummary): string {
   );
 }
 
+/** "files 50", "api 49, none 1"; "?" when unknown. */
 export function formatSources(seen: SourcesSeen | null): string {
   if (seen === null) return '?';
   const parts = (['api', 'files', 'none'] as const).filter((k) => (seen[k] ?? 0) > 0).map((k) => `${k} ${seen[k]}`);
@@ -407,7 +407,7 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
   const result = emptyBacklog('receiver', source, encoding, run, target.lines, foreign);
-  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), true, cpuProfDir, ctx.traceReads);
+  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), true, cpuProfDir, ctx.traceReads && source === 'api');
   try {
     const probe = snapshot(ctx, child.pid);
     await sleep(ctx.idleProbeMs);

@@ -3,7 +3,8 @@
  * SIGTERM/SIGINT, then stops reading, exports what was read and exits 0 within
  * the shutdown deadline; `docker-logs-receiver validate --config FILE` checks a
  * config and lists every problem. Exit codes: 0 ok, 1 runtime failure, 2 bad
- * usage or config. Only this file exits the process; main.ts loads it.
+ * usage or config. Only this file exits the process (and main.ts, when it
+ * cannot load this one).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -132,7 +133,11 @@ async function run(config: Config, source: string, shutdownTimeoutMs: number, ho
   }
   const pipelines = config.service.pipelines.logs;
   logger.info('started', { config: source, receivers: pipelines?.receivers.join(','), exporters: pipelines?.exporters.join(',') });
-  hooks.onStarted?.();
+  try {
+    hooks.onStarted?.();
+  } catch (err) {
+    logger.warn('the start hook failed', { error: errorMessage(err) });
+  }
   return done;
 }
 

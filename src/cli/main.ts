@@ -7,5 +7,10 @@ import { holdYoungGenerationAtStartup } from './startup-heap.js';
 
 // Before the agent's modules load: a static import would load them before this line runs.
 const releaseYoungGeneration = holdYoungGenerationAtStartup();
-const { runAgent } = await import('./agent.js');
-runAgent(process.argv.slice(2), { onStarted: releaseYoungGeneration });
+try {
+  const { runAgent } = await import('./agent.js');
+  runAgent(process.argv.slice(2), { onStarted: releaseYoungGeneration });
+} catch (err) {
+  process.stderr.write(`fatal: cannot load the agent: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

@@ -90,7 +90,11 @@ export class ReadPacer {
 
 /** Told of every read of a paced stream: the benchmark's read trace (`npm run bench -- --trace-reads`). */
 export interface ReadTrace {
-  /** `bytes` were read, `waitedMs` after the pacer paused the socket (null: the read did not follow a wait). */
+  /**
+   * `bytes` were read (and handed on), `waitedMs` after the pacer paused the socket; null when the
+   * read did not follow a pacing wait, or the consumer held the socket paused beyond it
+   * (backpressure). Called within the socket's read callback: must not throw.
+   */
   read(bytes: number, waitedMs: number | null): void;
 }
 
@@ -348,17 +352,19 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     const readAgain = (): void => {
       waitTimer = null;
       // A consumer that paused in the meantime resumes the socket itself.
-      if (socket.destroyed || body?.isPaused() === true) return;
+      if (socket.destroyed || body?.isPaused() === true) {
+        waitStartedMs = null; // the next read follows the consumer's pause, not this wait
+        return;
+      }
       socket.resume();
     };
     const onread = {
       buffer: readBuffer(),
       callback: (n: number, buf: Uint8Array): boolean => {
-        if (trace !== null) {
-          trace.read(n, waitStartedMs === null ? null : performance.now() - waitStartedMs);
-          waitStartedMs = null;
-        }
+        const waitedMs = waitStartedMs === null ? null : performance.now() - waitStartedMs;
+        waitStartedMs = null;
         onBytes((buf as Buffer).subarray(0, n));
+        trace?.read(n, waitedMs);
         if (pacer?.read(n, performance.now()) === true && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
           socket.pause();
           waitTimer = setTimeout(readAgain, ReadPacer.WAIT_MS);
