@@ -71,7 +71,6 @@ function send(message: ReceiverChildMessage): void {
 
 /** Collects the read trace; summary() once reading is over. */
 class ReadTraceCollector {
-  private reads = 0;
   private bytes = 0;
   private maxBytes = 0;
   private waitMsTotal = 0;
@@ -88,7 +87,6 @@ class ReadTraceCollector {
   }
 
   read(bytes: number, waitedMs: number | null): void {
-    this.reads++;
     this.bytes += bytes;
     if (bytes > this.maxBytes) this.maxBytes = bytes;
     if (waitedMs === null) {
@@ -112,9 +110,10 @@ class ReadTraceCollector {
     this.gcObserver.disconnect();
     const ms = (micros: number): number => Math.round(micros) / 1000;
     const pct = (h: RecordableHistogram, p: number): number => (h.count === 0 ? 0 : h.percentile(p));
+    const reads = this.afterWaitBytes.count + this.otherBytes.count;
     return {
-      reads: this.reads,
-      bytesPerRead: this.reads === 0 ? 0 : Math.round(this.bytes / this.reads),
+      reads,
+      bytesPerRead: reads === 0 ? 0 : Math.round(this.bytes / reads),
       maxReadBytes: this.maxBytes,
       afterWait: {
         reads: this.afterWaitBytes.count,

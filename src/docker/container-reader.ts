@@ -357,9 +357,9 @@ export class ContainerReader {
         },
       }),
       tailer: null,
-      timer: setTimeout(() => this.rotate(stream), Math.max(1, Math.round(settings.streamTimeoutMs * jitter))),
+      timer: null,
     });
-    stream.timer?.unref();
+    this.armRotation(stream, settings.streamTimeoutMs * jitter);
     this.started(stream, reason);
     response.on('data', (chunk: Buffer) => this.onData(stream, chunk));
     response.once('end', () => void this.onEnd(stream));
@@ -717,6 +717,12 @@ export class ContainerReader {
     }
   }
 
+  /** The stream's rotation deadline, `ms` from now; it does not keep the process alive. */
+  private armRotation(stream: ActiveStream, ms: number): void {
+    stream.timer = setTimeout(() => this.rotate(stream), Math.max(1, Math.round(ms)));
+    stream.timer.unref();
+  }
+
   private rotate(stream: ActiveStream): void {
     if (stream !== this.active) return;
     // A stream that has taken nothing yet is still replaying lines taken already (a tail window
@@ -728,8 +734,7 @@ export class ContainerReader {
     // widens, a whole log takes).
     if (stream.taken === 0 && stream.seen > stream.seenAtDeadline) {
       stream.seenAtDeadline = stream.seen;
-      stream.timer = setTimeout(() => this.rotate(stream), Math.max(1, this.ctx.settings.streamTimeoutMs));
-      stream.timer.unref();
+      this.armRotation(stream, this.ctx.settings.streamTimeoutMs);
       return;
     }
     this.backoff.reset();
