@@ -13,8 +13,8 @@
  * starts again after the pause. With --follow the request follows the log, as the
  * receiver's streams do (follow=1), and is read until every line has arrived.
  * --paced adds a row read the receiver's way: openRawStream (src/docker/raw-stream.ts),
- * whose ReadPacer waits 1 ms only after a small read of a busy stream, following the
- * log; its reads are counted as its 'data' events (one per socket read that carried
+ * whose ReadPacer waits only after a small read of a busy stream (alone, it sleeps
+ * 0.5 ms), following the log; its reads are counted as its 'data' events (one per socket read that carried
  * payload). dockerd writes every log message with its own
  * write, so what the socket can hold while the reader waits decides whether a
  * pause makes reads bigger or only stalls dockerd.
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
       markdownTable(
         ['pause between reads', 'reads', 'bytes per read', 'wall s', 'lines/s', 'reader user s', 'reader kernel s', 'reader µs per read'],
         rows.map((r) => [
-          r.pauseMs === 'paced' ? 'after small reads of a busy stream, 1 ms (ReadPacer)' : r.pauseMs === 0 ? 'none (eager)' : `${r.pauseMs} ms`,
+          r.pauseMs === 'paced' ? 'after small reads of a busy stream, 0.5 ms (ReadPacer)' : r.pauseMs === 0 ? 'none (eager)' : `${r.pauseMs} ms`,
           r.reads.toLocaleString('en-US'),
           Math.round(r.bytes / r.reads).toLocaleString('en-US'),
           (r.wallMs / 1000).toFixed(2),

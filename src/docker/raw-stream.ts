@@ -57,24 +57,56 @@ function readBuffer(): Buffer {
  * draining a backlog (about 7 at 170 000 lines/s on the benchmark machine), paying a read
  * syscall, an event and the per-read work of the framing for each few lines. While a stream is
  * busy (at least BUSY_BYTES over the last window of BUSY_WINDOW_MS), a read smaller than
- * SMALL_READ_BYTES makes the socket wait WAIT_MS before the next one: the engine's writes gather
- * in the socket meanwhile (about 278 of the benchmark's 144-byte messages fit, 40 KB), and the
- * next read takes them at once (about 25 KB a read on average in the benchmark's read trace). A stream at an ordinary rate is read as soon
- * as its bytes arrive, so its lines are not delayed and its reads cost no timers.
+ * SMALL_READ_BYTES makes the stream wait before the next one: the engine's writes gather in the
+ * socket meanwhile, and the next read takes them at once. A stream at an ordinary rate is read as
+ * soon as its bytes arrive, so its lines are not delayed and its reads cost no timers.
+ *
+ * How it waits: the socket holds only about 278 of the benchmark's 144-byte messages (40 KB), which
+ * dockerd fills in about 1.3 ms, and once it is full dockerd's writer blocks. A timer cannot wait
+ * less than 1 ms (1.3 ms at the median in the benchmark's read trace), so every timed wait found
+ * the socket full. While it is the only busy stream, a stream therefore sleeps the thread for
+ * SLEEP_MS instead ('sleep': a futex wait, no CPU spent): the event loop has no other stream to
+ * read then, and what else it has (exports, quiet streams) waits at most SLEEP_MS. With other
+ * streams busy too, the socket is paused for WAIT_MS ('wait') and the loop reads them meanwhile.
  */
+export type PacingDecision = 'read' | 'sleep' | 'wait';
+
+/** When paced streams last waited: shared by the streams whose waits may hold each other up. */
+export class PacedStreams {
+  private lastWaiter: object | null = null;
+  private lastWaitMs = -Infinity;
+  /** The last wait of a stream other than lastWaiter. */
+  private othersLastWaitMs = -Infinity;
+
+  /** `waiter` is about to wait at `nowMs`: whether no other stream waited within the last BUSY_WINDOW_MS. */
+  alone(waiter: object, nowMs: number): boolean {
+    if (waiter !== this.lastWaiter) {
+      this.othersLastWaitMs = this.lastWaitMs;
+      this.lastWaiter = waiter;
+    }
+    this.lastWaitMs = nowMs;
+    return nowMs - this.othersLastWaitMs > ReadPacer.BUSY_WINDOW_MS;
+  }
+}
+
+const everyPacedStream = new PacedStreams();
+
 export class ReadPacer {
   static readonly BUSY_WINDOW_MS = 10;
   static readonly BUSY_BYTES = 64 * 1024;
   static readonly SMALL_READ_BYTES = 16 * 1024;
   static readonly WAIT_MS = 1;
+  static readonly SLEEP_MS = 0.5;
 
   private windowStart = -Infinity;
   private windowBytes = 0;
   private lastReadMs = -Infinity;
   private busy = false;
 
-  /** `bytes` were read at `nowMs` (a monotonic clock): whether to wait WAIT_MS before reading again. */
-  read(bytes: number, nowMs: number): boolean {
+  constructor(private readonly streams: PacedStreams = everyPacedStream) {}
+
+  /** `bytes` were read at `nowMs` (a monotonic clock): whether to read again at once, or how to wait first. */
+  read(bytes: number, nowMs: number): PacingDecision {
     if (nowMs - this.windowStart > ReadPacer.BUSY_WINDOW_MS) {
       // The window that just ended says whether the stream is busy for the next one, unless
       // nothing was read for longer than a window since: then it has been quiet.
@@ -84,16 +116,25 @@ export class ReadPacer {
     }
     this.windowBytes += bytes;
     this.lastReadMs = nowMs;
-    return this.busy && bytes < ReadPacer.SMALL_READ_BYTES;
+    if (!this.busy || bytes >= ReadPacer.SMALL_READ_BYTES) return 'read';
+    return this.streams.alone(this, nowMs) ? 'sleep' : 'wait';
   }
+}
+
+let sleepCell: Int32Array | null = null;
+
+/** Blocks the thread for `ms` (fractions of a millisecond too) without spinning: a futex wait nobody wakes. */
+function sleepThread(ms: number): void {
+  sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(sleepCell, 0, 0, ms);
 }
 
 /** Told of every read of a paced stream: the benchmark's read trace (`npm run bench -- --trace-reads`). */
 export interface ReadTrace {
   /**
-   * `bytes` were read (and handed on), `waitedMs` after the pacer paused the socket; null when the
-   * read did not follow a pacing wait, or the consumer held the socket paused beyond it
-   * (backpressure). Called within the socket's read callback: must not throw.
+   * `bytes` were read (and handed on), `waitedMs` after the pacer's wait began (a sleep, or a
+   * paused socket); null when the read did not follow a pacing wait, or the consumer held the
+   * socket paused beyond it (backpressure). Called within the socket's read callback: must not throw.
    */
   read(bytes: number, waitedMs: number | null): void;
 }
@@ -365,10 +406,16 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
         waitStartedMs = null;
         onBytes((buf as Buffer).subarray(0, n));
         trace?.read(n, waitedMs);
-        if (pacer?.read(n, performance.now()) === true && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
-          socket.pause();
-          waitTimer = setTimeout(readAgain, ReadPacer.WAIT_MS);
+        const pacing = pacer === null ? 'read' : pacer.read(n, performance.now());
+        if (pacing !== 'read' && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
           if (trace !== null) waitStartedMs = performance.now();
+          if (pacing === 'sleep') {
+            // The socket is not paused: the next turn of the event loop finds it readable and reads it.
+            sleepThread(ReadPacer.SLEEP_MS);
+          } else {
+            socket.pause();
+            waitTimer = setTimeout(readAgain, ReadPacer.WAIT_MS);
+          }
         }
         return true;
       },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import fc from 'fast-check';
-import { ChunkedDecoder, RawHttpStatusError, ReadPacer, openRawStream, parseResponseHead, traceReads } from '../../src/docker/raw-stream.js';
+import { ChunkedDecoder, PacedStreams, RawHttpStatusError, ReadPacer, openRawStream, parseResponseHead, traceReads } from '../../src/docker/raw-stream.js';
 
 /** Encodes payloads as HTTP/1.1 chunks, sometimes with a chunk extension, ending with the last chunk. */
 function chunked(pieces: Buffer[], withExtensions: boolean): Buffer {
@@ -259,21 +259,44 @@ test('lent chunks: a consumer that pauses stops the reads until it resumes, and 
 
 test('read pacing: a stream waits between small reads only while it is busy (a backlog), and stops waiting once it is quiet', () => {
   const { BUSY_WINDOW_MS: window, BUSY_BYTES: busy, SMALL_READ_BYTES: small } = ReadPacer;
-  const pacer = new ReadPacer();
+  const pacer = new ReadPacer(new PacedStreams());
   // Ordinary load: small reads far below the busy rate are read as they come.
   let t = 0;
-  for (; t < 100; t += 5) assert.equal(pacer.read(2000, t), false, `quiet read at ${t} ms`);
+  for (; t < 100; t += 5) assert.equal(pacer.read(2000, t), 'read', `quiet read at ${t} ms`);
   // A backlog: reads every millisecond that add up to more than BUSY_BYTES a window. Once a
   // window has shown it, small reads wait; large ones (what gathered while waiting) do not.
   const perMs = Math.ceil(busy / window) + 1;
   for (const end = t + window + 1; t <= end; t++) pacer.read(perMs, t);
-  assert.equal(pacer.read(small - 1, t), true, 'small read of a busy stream');
-  assert.equal(pacer.read(small, t + 1), false, 'a large read: read again at once');
+  assert.equal(pacer.read(small - 1, t), 'sleep', 'small read of the only busy stream');
+  assert.equal(pacer.read(small, t + 1), 'read', 'a large read: read again at once');
   // Reads stop for longer than a window: the first one after that is not delayed.
   t += 1 + window + 5;
-  assert.equal(pacer.read(100, t), false, 'the stream went quiet');
+  assert.equal(pacer.read(100, t), 'read', 'the stream went quiet');
   // A trickle after a busy window is judged by its own window.
-  for (let k = 0; k < 3 * window; k++) assert.equal(pacer.read(100, ++t), false, 'a trickle');
+  for (let k = 0; k < 3 * window; k++) assert.equal(pacer.read(100, ++t), 'read', 'a trickle');
+});
+
+test('read pacing: the only busy stream sleeps the thread; while another one is busy too, each pauses its socket instead', () => {
+  const { BUSY_WINDOW_MS: window, BUSY_BYTES: busy, SMALL_READ_BYTES: small } = ReadPacer;
+  const streams = new PacedStreams();
+  const a = new ReadPacer(streams);
+  const b = new ReadPacer(streams);
+  const perMs = Math.ceil(busy / window) + 1;
+  let t = 0;
+  for (const end = window + 1; t <= end; t++) a.read(perMs, t);
+  assert.equal(a.read(small - 1, t), 'sleep', 'a alone');
+  assert.equal(a.read(small - 1, ++t), 'sleep', 'a alone, again');
+  // b becomes busy while a goes on waiting between reads: from then on each sees the other's waits.
+  for (const end = t + window + 1; t <= end; t++) {
+    a.read(small - 1, t);
+    b.read(perMs, t);
+  }
+  assert.equal(b.read(small - 1, t), 'wait', 'b beside a');
+  assert.equal(a.read(small - 1, ++t), 'wait', 'a beside b');
+  assert.equal(b.read(small - 1, ++t), 'wait', 'b beside a, still');
+  // a goes on alone (b stopped): once b's last wait is a window old, a sleeps again.
+  for (const end = t + window; t <= end; t++) a.read(perMs, t);
+  assert.equal(a.read(small - 1, ++t), 'sleep', 'a alone once b has not waited for a window');
 });
 
 test('read pacing: a busy stream still gets every byte once and in order, and a consumer that pauses during a wait is not resumed by it', async () => {
