@@ -116,7 +116,7 @@ const LFS_PER_LINE = 3;
 async function readPaced(id: string): Promise<ReadResult> {
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
-  const body = await openRawStream({ socketPath: socketPath(), tls: false, rejectUnauthorized: true }, `/containers/${id}/logs?timestamps=1&stdout=1&stderr=1&follow=1`, new AbortController().signal, 0, true);
+  const body = await openRawStream({ socketPath: socketPath(), tls: false, rejectUnauthorized: true }, `/containers/${id}/logs?timestamps=1&stdout=1&stderr=1&follow=1`, new AbortController().signal, { borrowChunks: true });
   let reads = 0;
   let bytes = 0;
   let newlines = 0;

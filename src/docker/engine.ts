@@ -271,7 +271,7 @@ export class DockerEngine {
     try {
       // Our own response reader: dockerd sends one HTTP chunk per log message (see raw-stream.ts).
       // The answer must begin within the call timeout; the stream itself may then be quiet for ever.
-      return await openRawStream(this.address, path, request.signal, this.timeoutMs, true);
+      return await openRawStream(this.address, path, request.signal, { headTimeoutMs: this.timeoutMs, borrowChunks: true });
     } catch (err) {
       const failure = err instanceof RawHttpStatusError ? Object.assign(new Error(dockerErrorMessage(err.message, err.statusCode)), { statusCode: err.statusCode }) : err;
       throw engineError(failure, `open log stream of ${id.slice(0, 12)}`, this.endpoint);

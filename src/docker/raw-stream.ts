@@ -51,34 +51,14 @@ function readBuffer(): Buffer {
   return sharedReadBuffer;
 }
 
-/**
- * When to wait before reading a plain socket again. dockerd writes every log message as a write
- * of its own, and a reader that reads as soon as bytes arrive takes a few lines per read while
- * draining a backlog (about 7 at 170 000 lines/s on the benchmark machine), paying a read
- * syscall, an event and the per-read work of the framing for each few lines. While a stream is
- * busy (at least BUSY_BYTES over the last window of BUSY_WINDOW_MS), a read smaller than
- * SMALL_READ_BYTES makes the stream wait before the next one: the engine's writes gather in the
- * socket meanwhile, and the next read takes them at once. A stream at an ordinary rate is read as
- * soon as its bytes arrive, so its lines are not delayed and its reads cost no timers.
- *
- * How it waits: the socket holds only about 278 of the benchmark's 144-byte messages (40 KB), which
- * dockerd fills in about 1.3 ms, and once it is full dockerd's writer blocks. A timer cannot wait
- * less than 1 ms (1.3 ms at the median in the benchmark's read trace), so every timed wait found
- * the socket full. While it is the only busy stream, a stream therefore sleeps the thread for
- * SLEEP_MS instead ('sleep': a futex wait, no CPU spent): the event loop has no other stream to
- * read then, and what else it has (exports, quiet streams) waits at most SLEEP_MS. With other
- * streams busy too, the socket is paused for WAIT_MS ('wait') and the loop reads them meanwhile.
- */
-export type PacingDecision = 'read' | 'sleep' | 'wait';
-
-/** When paced streams last waited: shared by the streams whose waits may hold each other up. */
+/** When paced streams last waited: shared by the streams whose waits hold each other up. */
 export class PacedStreams {
   private lastWaiter: object | null = null;
   private lastWaitMs = -Infinity;
   /** The last wait of a stream other than lastWaiter. */
   private othersLastWaitMs = -Infinity;
 
-  /** `waiter` is about to wait at `nowMs`: whether no other stream waited within the last BUSY_WINDOW_MS. */
+  /** `waiter` waits from `nowMs`: whether no other stream waited within the last BUSY_WINDOW_MS. */
   alone(waiter: object, nowMs: number): boolean {
     if (waiter !== this.lastWaiter) {
       this.othersLastWaitMs = this.lastWaitMs;
@@ -91,6 +71,28 @@ export class PacedStreams {
 
 const everyPacedStream = new PacedStreams();
 
+/**
+ * When to wait before reading a plain socket again. dockerd writes every log message as a write
+ * of its own, and a reader that reads as soon as bytes arrive takes a few lines per read while
+ * draining a backlog (about 7 at 170 000 lines/s on the benchmark machine), paying a read
+ * syscall, an event and the per-read work of the framing for each few lines. While a stream is
+ * busy (at least BUSY_BYTES over the last window of BUSY_WINDOW_MS), a read smaller than
+ * SMALL_READ_BYTES makes the stream wait before the next one: the engine's writes gather in the
+ * socket meanwhile, and the next read takes them at once. A stream at an ordinary rate is read as
+ * soon as its bytes arrive, so its lines are not delayed and its reads cost no timers.
+ *
+ * How it waits. The engine's unix socket holds only about 278 of the benchmark's 144-byte
+ * messages (40 KB), which dockerd fills in about 1.3 ms, and once it is full dockerd's writer
+ * blocks. A timer cannot wait less than 1 ms (1.3 ms at the median in the benchmark's read trace),
+ * so every timed wait found the socket full. So a stream that is the only one waiting (no other
+ * paced stream waited within BUSY_WINDOW_MS) sleeps the thread for SLEEP_MS instead, in its read
+ * callback, without spending CPU. Everything else on the event loop waits for that sleep: quiet
+ * streams, exports, busy streams whose reads are large, file tailers. A sleep follows only a small
+ * read, and reads are small only while the loop's turns are short, so the more other work there
+ * is, the fewer sleeps; the event-loop delay a monitor measures includes them. With another paced
+ * stream waiting too, each pauses its socket for WAIT_MS and the loop reads the others meanwhile.
+ * Over TCP (an engine at host:port) the socket's buffers grow larger, and a stream waits the same way.
+ */
 export class ReadPacer {
   static readonly BUSY_WINDOW_MS = 10;
   static readonly BUSY_BYTES = 64 * 1024;
@@ -105,8 +107,8 @@ export class ReadPacer {
 
   constructor(private readonly streams: PacedStreams = everyPacedStream) {}
 
-  /** `bytes` were read at `nowMs` (a monotonic clock): whether to read again at once, or how to wait first. */
-  read(bytes: number, nowMs: number): PacingDecision {
+  /** `bytes` were read at `nowMs` (a monotonic clock): whether to wait before reading again. */
+  read(bytes: number, nowMs: number): boolean {
     if (nowMs - this.windowStart > ReadPacer.BUSY_WINDOW_MS) {
       // The window that just ended says whether the stream is busy for the next one, unless
       // nothing was read for longer than a window since: then it has been quiet.
@@ -116,14 +118,18 @@ export class ReadPacer {
     }
     this.windowBytes += bytes;
     this.lastReadMs = nowMs;
-    if (!this.busy || bytes >= ReadPacer.SMALL_READ_BYTES) return 'read';
-    return this.streams.alone(this, nowMs) ? 'sleep' : 'wait';
+    return this.busy && bytes < ReadPacer.SMALL_READ_BYTES;
+  }
+
+  /** The stream waits from `nowMs`: by sleeping the thread when it is the only one waiting, else on a timer. */
+  howToWait(nowMs: number): 'sleep' | 'timer' {
+    return this.streams.alone(this, nowMs) ? 'sleep' : 'timer';
   }
 }
 
 let sleepCell: Int32Array | null = null;
 
-/** Blocks the thread for `ms` (fractions of a millisecond too) without spinning: a futex wait nobody wakes. */
+/** Blocks the thread for `ms` (fractions of a millisecond too) without spinning: a timed wait nothing ends early. */
 function sleepThread(ms: number): void {
   sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
   Atomics.wait(sleepCell, 0, 0, ms);
@@ -297,6 +303,11 @@ export class RawResponseBody extends Readable {
     this.remaining = head.chunked ? null : head.contentLength;
   }
 
+  /** Whether the whole body has been read (the end is pushed; 'end' follows when it is consumed). */
+  get complete(): boolean {
+    return this.ended;
+  }
+
   /** Takes bytes of the body as read from the socket. */
   feed(bytes: Buffer): void {
     if (this.ended || this.destroyed) return;
@@ -369,13 +380,24 @@ export class RawResponseBody extends Readable {
   }
 }
 
+/** How openRawStream reads a response. */
+export interface RawStreamOptions {
+  /** Fail with ETIMEDOUT when no answer began within this many ms; 0 (the default): no limit, a stream may then be quiet for ever. */
+  headTimeoutMs?: number;
+  /** The consumer handles each 'data' chunk within the event and keeps no reference to it (see RawResponseBody). Only such streams are paced (ReadPacer). */
+  borrowChunks?: boolean;
+  /** How the stream's reads are paced; by default a ReadPacer weighed with every other stream's (tests give their own). */
+  pacer?: ReadPacer;
+}
+
 /**
  * Sends a GET for `path` and resolves with the body stream once the status is
  * known to be 200; rejects with RawHttpStatusError (the engine's message) for
  * other statuses, or with the socket's error; with ETIMEDOUT when no answer
- * began within `headTimeoutMs` (0: no limit; a stream may then be quiet for ever).
+ * began within `options.headTimeoutMs`.
  */
-export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal, headTimeoutMs = 0, borrowChunks = false): Promise<RawResponseBody> {
+export function openRawStream(target: RawStreamTarget, path: string, signal: AbortSignal, options: RawStreamOptions = {}): Promise<RawResponseBody> {
+  const { headTimeoutMs = 0, borrowChunks = false } = options;
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(abortError(signal));
@@ -386,17 +408,14 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
     let onBytes: (bytes: Buffer) => void = () => undefined;
     // Only lent chunks are paced: with push(), Node's stream asks for more (_read) right after a
     // chunk, which would resume the socket at once.
-    const pacer = borrowChunks ? new ReadPacer() : null;
+    const pacer = borrowChunks ? (options.pacer ?? new ReadPacer()) : null;
     const trace = pacer === null ? null : readTrace;
     let waitTimer: NodeJS.Timeout | null = null;
     let waitStartedMs: number | null = null;
     const readAgain = (): void => {
       waitTimer = null;
       // A consumer that paused in the meantime resumes the socket itself.
-      if (socket.destroyed || body?.isPaused() === true) {
-        waitStartedMs = null; // the next read follows the consumer's pause, not this wait
-        return;
-      }
+      if (socket.destroyed || body?.isPaused() === true) return;
       socket.resume();
     };
     const onread = {
@@ -406,11 +425,13 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
         waitStartedMs = null;
         onBytes((buf as Buffer).subarray(0, n));
         trace?.read(n, waitedMs);
-        const pacing = pacer === null ? 'read' : pacer.read(n, performance.now());
-        if (pacing !== 'read' && waitTimer === null && !socket.destroyed && !socket.isPaused()) {
-          if (trace !== null) waitStartedMs = performance.now();
-          if (pacing === 'sleep') {
-            // The socket is not paused: the next turn of the event loop finds it readable and reads it.
+        if (pacer !== null && pacer.read(n, performance.now()) && waitTimer === null && !socket.destroyed && !socket.isPaused() && body?.complete !== true) {
+          const now = performance.now();
+          if (trace !== null) waitStartedMs = now;
+          if (pacer.howToWait(now) === 'sleep') {
+            // The socket is not paused: its read was partial, so libuv reads it again when the
+            // loop next polls (after this turn's immediates, such as the handover, and the next
+            // turn's timers).
             sleepThread(ReadPacer.SLEEP_MS);
           } else {
             socket.pause();
@@ -469,6 +490,8 @@ export function openRawStream(target: RawStreamTarget, path: string, signal: Abo
       const stream = new RawResponseBody(socket, parsed, sharedBytes, borrowChunks);
       body = stream;
       onBytes = (bytes) => stream.feed(bytes);
+      // A read that follows the consumer's pause (backpressure) did not follow a pacing wait.
+      if (trace !== null) stream.on('pause', () => (waitStartedMs = null));
       socket.once('end', () => stream.socketEnded());
       socket.once('error', (err) => stream.destroy(err));
       socket.once('close', () => stream.socketEnded());

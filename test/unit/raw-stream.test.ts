@@ -178,7 +178,7 @@ test('abort before the answer rejects and closes the socket; a refused connectio
 test('an engine that accepts and never answers: ETIMEDOUT after the head timeout, the socket let go', async () => {
   await withSilentServer(async (port, peerClosed) => {
     const started = Date.now();
-    await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal, 100), { code: 'ETIMEDOUT' });
+    await assert.rejects(openRawStream(target(port), '/x', new AbortController().signal, { headTimeoutMs: 100 }), { code: 'ETIMEDOUT' });
     assert.ok(Date.now() - started < 2000);
     await peerClosed();
   });
@@ -220,7 +220,7 @@ test('the shared read buffer: two streams read side by side, chunks kept by an o
       // Owned chunks (the default): kept as they are, read after the fact.
       const owned = await openRawStream(target(portA), '/x', new AbortController().signal);
       // Lent chunks: copied out within the event, as the log reader's framer does.
-      const lent = await openRawStream(target(portB), '/x', new AbortController().signal, 0, true);
+      const lent = await openRawStream(target(portB), '/x', new AbortController().signal, { borrowChunks: true });
       const kept: Buffer[] = [];
       const copied: Buffer[] = [];
       owned.on('data', (b: Buffer) => kept.push(b));
@@ -235,7 +235,7 @@ test('the shared read buffer: two streams read side by side, chunks kept by an o
 test('lent chunks: a consumer that pauses stops the reads until it resumes, and still gets every byte once', async () => {
   const pieces = Array.from({ length: 30 }, (_, k) => Buffer.from(`${String(k).padStart(3, '0')} ${'x'.repeat(200)}\n`));
   await withServer(trickleServer(pieces, 1), async (port) => {
-    const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+    const body = await openRawStream(target(port), '/x', new AbortController().signal, { borrowChunks: true });
     const got: string[] = [];
     let pausedAt = -1;
     let readWhilePaused = false;
@@ -262,82 +262,104 @@ test('read pacing: a stream waits between small reads only while it is busy (a b
   const pacer = new ReadPacer(new PacedStreams());
   // Ordinary load: small reads far below the busy rate are read as they come.
   let t = 0;
-  for (; t < 100; t += 5) assert.equal(pacer.read(2000, t), 'read', `quiet read at ${t} ms`);
+  for (; t < 100; t += 5) assert.equal(pacer.read(2000, t), false, `quiet read at ${t} ms`);
   // A backlog: reads every millisecond that add up to more than BUSY_BYTES a window. Once a
   // window has shown it, small reads wait; large ones (what gathered while waiting) do not.
   const perMs = Math.ceil(busy / window) + 1;
   for (const end = t + window + 1; t <= end; t++) pacer.read(perMs, t);
-  assert.equal(pacer.read(small - 1, t), 'sleep', 'small read of the only busy stream');
-  assert.equal(pacer.read(small, t + 1), 'read', 'a large read: read again at once');
+  assert.equal(pacer.read(small - 1, t), true, 'small read of a busy stream');
+  assert.equal(pacer.read(small, t + 1), false, 'a large read: read again at once');
   // Reads stop for longer than a window: the first one after that is not delayed.
   t += 1 + window + 5;
-  assert.equal(pacer.read(100, t), 'read', 'the stream went quiet');
+  assert.equal(pacer.read(100, t), false, 'the stream went quiet');
   // A trickle after a busy window is judged by its own window.
-  for (let k = 0; k < 3 * window; k++) assert.equal(pacer.read(100, ++t), 'read', 'a trickle');
+  for (let k = 0; k < 3 * window; k++) assert.equal(pacer.read(100, ++t), false, 'a trickle');
 });
 
-test('read pacing: the only busy stream sleeps the thread; while another one is busy too, each pauses its socket instead', () => {
-  const { BUSY_WINDOW_MS: window, BUSY_BYTES: busy, SMALL_READ_BYTES: small } = ReadPacer;
+test('read pacing: a stream that is the only one waiting sleeps the thread; while others wait too, each waits on a timer', () => {
+  const { BUSY_WINDOW_MS: window } = ReadPacer;
   const streams = new PacedStreams();
-  const a = new ReadPacer(streams);
-  const b = new ReadPacer(streams);
-  const perMs = Math.ceil(busy / window) + 1;
+  const [a, b, c] = [new ReadPacer(streams), new ReadPacer(streams), new ReadPacer(streams)];
   let t = 0;
-  for (const end = window + 1; t <= end; t++) a.read(perMs, t);
-  assert.equal(a.read(small - 1, t), 'sleep', 'a alone');
-  assert.equal(a.read(small - 1, ++t), 'sleep', 'a alone, again');
-  // b becomes busy while a goes on waiting between reads: from then on each sees the other's waits.
-  for (const end = t + window + 1; t <= end; t++) {
-    a.read(small - 1, t);
-    b.read(perMs, t);
-  }
-  assert.equal(b.read(small - 1, t), 'wait', 'b beside a');
-  assert.equal(a.read(small - 1, ++t), 'wait', 'a beside b');
-  assert.equal(b.read(small - 1, ++t), 'wait', 'b beside a, still');
-  // a goes on alone (b stopped): once b's last wait is a window old, a sleeps again.
-  for (const end = t + window; t <= end; t++) a.read(perMs, t);
-  assert.equal(a.read(small - 1, ++t), 'sleep', 'a alone once b has not waited for a window');
+  assert.equal(a.howToWait(t), 'sleep', 'a alone');
+  assert.equal(a.howToWait(++t), 'sleep', 'a alone, again');
+  // b starts waiting too: from then on each sees the other's waits, even after a wait of its own.
+  assert.equal(b.howToWait(++t), 'timer', 'b beside a');
+  assert.equal(b.howToWait(++t), 'timer', 'b again: a waited within the window');
+  assert.equal(a.howToWait(++t), 'timer', 'a beside b');
+  // A third one sees the last of the others.
+  assert.equal(c.howToWait(++t), 'timer', 'c beside a and b');
+  // Only a goes on waiting: once the others' last wait is a window old, it sleeps again.
+  t += window;
+  assert.equal(a.howToWait(t), 'timer', 'c waited exactly a window ago');
+  assert.equal(a.howToWait(++t), 'sleep', 'a alone once the others have not waited for a window');
 });
 
-test('read pacing: a busy stream still gets every byte once and in order, and a consumer that pauses during a wait is not resumed by it', async () => {
-  // Many small writes as fast as the server can: the stream is busy, so reads are paced.
-  const pieces = Array.from({ length: 4000 }, (_, k) => Buffer.from(`${String(k).padStart(5, '0')} ${'p'.repeat(120)}\n`));
-  const server = (socket: Socket): void => {
-    socket.once('data', () => {
-      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
-      let k = 0;
-      const burst = (): void => {
-        if (socket.destroyed) return;
-        for (let i = 0; i < 40 && k < pieces.length; i++, k++) socket.write(`${pieces[k].length.toString(16)}\r\n${pieces[k].toString('latin1')}\r\n`);
-        if (k === pieces.length) socket.end('0\r\n\r\n');
-        else setImmediate(burst);
-      };
-      burst();
+/** Paced streams that always have another one waiting beside them: every wait is on a timer. */
+class NeverAlone extends PacedStreams {
+  override alone(): boolean {
+    return false;
+  }
+}
+
+/** Waits after every read, however quiet the stream, and counts the waits. */
+class PacerWaitingAlways extends ReadPacer {
+  waits = 0;
+  override read(): boolean {
+    return true;
+  }
+  override howToWait(nowMs: number): 'sleep' | 'timer' {
+    this.waits++;
+    return super.howToWait(nowMs);
+  }
+}
+
+for (const [how, pacedStreams] of [
+  ['sleeping the thread', new PacedStreams()],
+  ['on a timer', new NeverAlone()],
+] as const) {
+  test(`read pacing, waits ${how}: a busy stream still gets every byte once and in order, and a consumer that pauses during a wait is not resumed by it`, async () => {
+    // Many small writes as fast as the server can; the stream waits after every read.
+    const pieces = Array.from({ length: 4000 }, (_, k) => Buffer.from(`${String(k).padStart(5, '0')} ${'p'.repeat(120)}\n`));
+    const server = (socket: Socket): void => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+        let k = 0;
+        const burst = (): void => {
+          if (socket.destroyed) return;
+          for (let i = 0; i < 40 && k < pieces.length; i++, k++) socket.write(`${pieces[k].length.toString(16)}\r\n${pieces[k].toString('latin1')}\r\n`);
+          if (k === pieces.length) socket.end('0\r\n\r\n');
+          else setImmediate(burst);
+        };
+        burst();
+      });
+    };
+    await withServer(server, async (port) => {
+      const pacer = new PacerWaitingAlways(pacedStreams);
+      const body = await openRawStream(target(port), '/x', new AbortController().signal, { borrowChunks: true, pacer });
+      const got: Buffer[] = [];
+      let events = 0;
+      let readWhilePaused = false;
+      body.on('data', (b: Buffer) => {
+        if (body.isPaused()) readWhilePaused = true;
+        got.push(Buffer.from(b));
+        if (++events % 25 === 0) {
+          body.pause();
+          const at = got.length;
+          // Longer than a pacing wait: a wait that ends meanwhile must leave the socket paused.
+          setTimeout(() => {
+            assert.equal(got.length, at, 'no data while paused');
+            body.resume();
+          }, ReadPacer.WAIT_MS * 5);
+        }
+      });
+      await ended(body);
+      assert.ok(pacer.waits > 0);
+      assert.equal(readWhilePaused, false);
+      assert.equal(Buffer.concat(got).toString(), Buffer.concat(pieces).toString());
     });
-  };
-  await withServer(server, async (port) => {
-    const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
-    const got: Buffer[] = [];
-    let events = 0;
-    let readWhilePaused = false;
-    body.on('data', (b: Buffer) => {
-      if (body.isPaused()) readWhilePaused = true;
-      got.push(Buffer.from(b));
-      if (++events % 25 === 0) {
-        body.pause();
-        const at = got.length;
-        // Longer than a pacing wait: a wait that ends meanwhile must leave the socket paused.
-        setTimeout(() => {
-          assert.equal(got.length, at, 'no data while paused');
-          body.resume();
-        }, ReadPacer.WAIT_MS * 5);
-      }
-    });
-    await ended(body);
-    assert.equal(readWhilePaused, false);
-    assert.equal(Buffer.concat(got).toString(), Buffer.concat(pieces).toString());
   });
-});
+}
 
 test('the read trace (bench --trace-reads): every byte of a paced stream reported once, waits measured; nothing once cleared', async () => {
   const pieces = Array.from({ length: 4000 }, (_, k) => `${String(k).padStart(5, '0')} ${'t'.repeat(120)}\n`);
@@ -365,7 +387,7 @@ test('the read trace (bench --trace-reads): every byte of a paced stream reporte
   traceReads({ read: (bytes, waitedMs) => reads.push({ bytes, waitedMs }) });
   try {
     await withServer(server, async (port) => {
-      const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+      const body = await openRawStream(target(port), '/x', new AbortController().signal, { borrowChunks: true });
       body.resume();
       await ended(body);
     });
@@ -379,9 +401,39 @@ test('the read trace (bench --trace-reads): every byte of a paced stream reporte
   assert.ok(afterWait.every((r) => (r.waitedMs ?? 0) > 0));
   assert.equal(reads[0].waitedMs, null);
 
+  // A consumer that pauses after a read, as the receiver's handover does (backpressure), here
+  // after every fourth read that began a wait, and holds the socket for longer than any wait: the
+  // read after it does not count that pause as a wait.
+  const pauseMs = 50;
+  const pacer = new PacerWaitingAlways();
+  const tracedBefore = reads.length;
+  traceReads({ read: (bytes, waitedMs) => reads.push({ bytes, waitedMs }) });
+  try {
+    await withServer(server, async (port) => {
+      const body = await openRawStream(target(port), '/x', new AbortController().signal, { borrowChunks: true, pacer });
+      let waitsSeen = 0;
+      body.on('data', () => {
+        // Runs after the read's pacing decision, before the next read.
+        setImmediate(() => {
+          if (pacer.waits === waitsSeen) return;
+          waitsSeen = pacer.waits;
+          if (waitsSeen % 4 !== 0) return;
+          body.pause();
+          setTimeout(() => body.resume(), pauseMs);
+        });
+      });
+      await ended(body);
+    });
+  } finally {
+    traceReads(null);
+  }
+  const waits = reads.slice(tracedBefore).flatMap((r) => (r.waitedMs === null ? [] : [r.waitedMs]));
+  assert.ok(pacer.waits >= 4 && waits.length > 0, `${pacer.waits} waits, ${waits.length} reads after one`);
+  assert.ok(waits.every((ms) => ms < pauseMs * 0.8), `waits ${waits.filter((ms) => ms >= pauseMs * 0.8).join(', ')} ms`);
+
   const before = reads.length;
   await withServer(server, async (port) => {
-    const body = await openRawStream(target(port), '/x', new AbortController().signal, 0, true);
+    const body = await openRawStream(target(port), '/x', new AbortController().signal, { borrowChunks: true });
     body.resume();
     await ended(body);
   });
