@@ -12,7 +12,10 @@ export interface Goal {
   target: string;
   measured: number | null;
   unit: string;
+  /** null when nothing was measured, or when the figure is only reported (`judged` false). */
   pass: boolean | null;
+  /** False for the JSON encoding: issue 5 asks for it to be reported beside protobuf, which the goals are for. */
+  judged: boolean;
 }
 
 export interface BacklogReceiverSummary {
@@ -178,22 +181,23 @@ export const FILES_GOALS = {
 
 export function goals(s: Summary): Goal[] {
   const out: Goal[] = [];
-  const add = (goal: string, target: string, measured: number | null | undefined, unit: string, pass: (x: number) => boolean): void => {
+  const add = (goal: string, target: string, measured: number | null | undefined, unit: string, pass: (x: number) => boolean, judged = true): void => {
     const m = measured === undefined || measured === null || !Number.isFinite(measured) ? null : measured;
-    out.push({ goal, target, measured: m, unit, pass: m === null ? null : pass(m) });
+    out.push({ goal, target, measured: m, unit, pass: m === null || !judged ? null : pass(m), judged });
   };
   if (s.backlog !== null) {
     for (const rec of s.backlog.receiver) {
       const what = `backlog (${rec.source}, ${rec.encoding})`;
+      const judged = rec.encoding === 'proto';
       if (rec.source === 'api') {
-        add(`${what}: receiver lines/s ÷ baseline lines/s`, '>= 0.9', rec.ratio, '×', (x) => x >= 0.9);
-        add(`${what}: receiver CPU per delivered line`, '<= 8', rec.cpuMicrosPerLine, 'µs', (x) => x <= 8);
+        add(`${what}: receiver lines/s ÷ baseline lines/s`, '>= 0.9', rec.ratio, '×', (x) => x >= 0.9, judged);
+        add(`${what}: receiver CPU per delivered line`, '<= 8', rec.cpuMicrosPerLine, 'µs', (x) => x <= 8, judged);
       } else {
         const g = FILES_GOALS;
-        add(`${what}: lines/s`, `>= ${g.linesPerSecond.toLocaleString('en-US')}`, rec.linesPerSecond, 'lines/s', (x) => x >= g.linesPerSecond);
-        add(`${what}: receiver CPU per delivered line`, `<= ${g.cpuMicrosPerLine}`, rec.cpuMicrosPerLine, 'µs', (x) => x <= g.cpuMicrosPerLine);
-        add(`${what}: dockerd CPU per line beyond its idle rate (no engine CPU attributable)`, `<= ${g.dockerdMicrosPerLineBeyondIdle}`, rec.dockerdMicrosPerLineBeyondIdle, 'µs', (x) => x <= g.dockerdMicrosPerLineBeyondIdle);
-        add(`${what}: receiver peak RSS`, `<= ${g.peakRssMB}`, rec.peakRssMB, 'MB', (x) => x <= g.peakRssMB);
+        add(`${what}: lines/s`, `>= ${g.linesPerSecond.toLocaleString('en-US')}`, rec.linesPerSecond, 'lines/s', (x) => x >= g.linesPerSecond, judged);
+        add(`${what}: receiver CPU per delivered line`, `<= ${g.cpuMicrosPerLine}`, rec.cpuMicrosPerLine, 'µs', (x) => x <= g.cpuMicrosPerLine, judged);
+        add(`${what}: dockerd CPU per line beyond its idle rate (no engine CPU attributable)`, `<= ${g.dockerdMicrosPerLineBeyondIdle}`, rec.dockerdMicrosPerLineBeyondIdle, 'µs', (x) => x <= g.dockerdMicrosPerLineBeyondIdle, judged);
+        add(`${what}: receiver peak RSS`, `<= ${g.peakRssMB}`, rec.peakRssMB, 'MB', (x) => x <= g.peakRssMB, judged);
       }
     }
   }
@@ -293,7 +297,7 @@ export function markdown(machine: MachineInfo, options: Record<string, unknown>,
   lines.push('');
   lines.push('| goal | target | measured | verdict |');
   lines.push('|---|---:|---:|---|');
-  for (const x of g) lines.push(`| ${x.goal} | ${x.target} ${x.unit} | ${fmt(x.measured, 3)} ${x.unit} | ${x.pass === null ? 'n/a' : x.pass ? 'pass' : '**FAIL**'} |`);
+  for (const x of g) lines.push(`| ${x.goal} | ${x.target} ${x.unit} | ${fmt(x.measured, 3)} ${x.unit} | ${!x.judged ? 'reported (the goals are for protobuf)' : x.pass === null ? 'n/a' : x.pass ? 'pass' : '**FAIL**'} |`);
   const failures = results.filter((r) => !r.ok);
   if (failures.length > 0) {
     lines.push('');
