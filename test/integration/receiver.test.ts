@@ -237,6 +237,35 @@ describe('api: a backlog drained with paced reads', () => {
       await set.remove();
     }
   });
+  test('two backlogs read at once (while both are busy, their streams wait on timers), across rotations at stream_timeout: 1s: every line of both once', { timeout: 240_000 }, async () => {
+    // While both streams are busy, neither sleeps the thread (ReadPacer): each pauses its socket on
+    // a timer and the event loop reads the other meanwhile. In a run here, 1 758 of 3 344 waits
+    // were on a timer; the others came while the other stream was reopening or quiet.
+    const lines = 300_000;
+    const set = new ContainerSet(docker);
+    const sink = await BenchSink.start();
+    try {
+      const containers = await Promise.all([1, 2].map((k) => createBacklogContainer(docker, set, `${prefix}-paced-${k}`, lines, 120_000)));
+      for (const c of containers) sink.track(c.name, lines);
+      const service = await startService({ sink, receiver: { read_from: 'api', start_at: 'beginning', stream_timeout: '1s' } });
+      try {
+        await sink.waitFor(() => sink.arrived(), 90_000, `${lines} lines of each of ${containers.map((c) => c.name).join(', ')}`);
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.deepEqual(
+          sink.counts(),
+          containers.map((c) => ({ id: c.name, expected: lines, count: lines, duplicates: 0, outOfRange: 0 })),
+        );
+        assert.equal(sink.complete(), true);
+        assert.equal(sink.rejected, 0, sink.errors.join('; '));
+        assert.equal(service.status()[0]?.streams.unreleased, 0);
+      } finally {
+        await service.shutdown(5000);
+      }
+    } finally {
+      await sink.stop();
+      await set.remove();
+    }
+  });
 });
 
 describe('encodings', () => {
