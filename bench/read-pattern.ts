@@ -14,8 +14,8 @@
  * receiver's streams do (follow=1), and is read until every line has arrived.
  * --paced adds a row read the receiver's way: openRawStream (src/docker/raw-stream.ts),
  * whose ReadPacer waits only after a small read of a busy stream (alone, it sleeps
- * 0.5 ms), following the log; its reads are counted as its 'data' events (one per socket read that carried
- * payload). dockerd writes every log message with its own
+ * 0.5 ms), following the log; its reads are counted as its 'data' events (one per
+ * socket read that carried payload). dockerd writes every log message with its own
  * write, so what the socket can hold while the reader waits decides whether a
  * pause makes reads bigger or only stalls dockerd.
  *

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 
 import { startBaselineChild, startReceiverChild } from './bench-children.js';
-import type { ReceiverChild, SinkProcess } from './bench-children.js';
+import type { ReceiverChild, ReceiverChildOptions, SinkProcess } from './bench-children.js';
 import type { ContainerSet } from './bench-docker.js';
 import { containerNames, foreignRunning, pacedWriterCmd, sleep, startContainers } from './bench-docker.js';
 import { cpuSeconds, enginePids, RssSampler } from './bench-proc.js';
@@ -267,8 +267,11 @@ function writeConfig(ctx: BenchContext, name: string, yaml: string): string {
   return file;
 }
 
-async function startReceiver(ctx: BenchContext, name: string, yaml: string, eld: boolean, cpuProfDir?: string, traceReads = false): Promise<ReceiverChild> {
-  const child = startReceiverChild(ctx.receiverScript, { root: ctx.root, tsx: ctx.tsx, nodeArgs: ctx.nodeArgs, configPath: writeConfig(ctx, name, yaml), eventLoopDelay: eld, cpuProfDir, traceReads });
+/** What a case asks of its receiver process beyond the run's settings. */
+type ReceiverAsks = Pick<ReceiverChildOptions, 'eventLoopDelay' | 'cpuProfDir' | 'traceReads'>;
+
+async function startReceiver(ctx: BenchContext, name: string, yaml: string, asks: ReceiverAsks): Promise<ReceiverChild> {
+  const child = startReceiverChild(ctx.receiverScript, { root: ctx.root, tsx: ctx.tsx, nodeArgs: ctx.nodeArgs, configPath: writeConfig(ctx, name, yaml), ...asks });
   try {
     await child.waitFor('ready', 60_000);
   } catch (err) {
@@ -407,7 +410,11 @@ export async function backlogReceiver(ctx: BenchContext, target: BacklogTarget, 
   const ours = new Set(ctx.containers.ids);
   const foreign = (await foreignRunning(ctx.docker, ours)).length;
   const result = emptyBacklog('receiver', source, encoding, run, target.lines, foreign);
-  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), true, cpuProfDir, ctx.traceReads && source === 'api');
+  const child = await startReceiver(ctx, `backlog-${source}-${encoding}`, receiverConfigYaml(ctx, { startAt: 'beginning', encoding, readFrom: source }), {
+    eventLoopDelay: true,
+    cpuProfDir,
+    traceReads: ctx.traceReads && source === 'api',
+  });
   try {
     const probe = snapshot(ctx, child.pid);
     await sleep(ctx.idleProbeMs);
@@ -527,7 +534,7 @@ export async function live(ctx: BenchContext, o: LiveOptions, source: Source, ru
     overallCpuPercent: NaN, cpuMicrosPerLine: NaN, overallCpuMicrosPerLine: NaN, rssMaxMB: NaN, peakRssMB: NaN, latencyP50Ms: NaN, latencyP90Ms: NaN, latencyP99Ms: NaN, latencyMaxMs: NaN,
     eventLoopDelay: null, foreignRecords: 0, foreignRunning: foreign, loadAverage1m: load1m(),
   };
-  const child = await startReceiver(ctx, `live-${source}`, receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: source }), true, cpuProfDir);
+  const child = await startReceiver(ctx, `live-${source}`, receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: source }), { eventLoopDelay: true, cpuProfDir });
   const rss = new RssSampler(child.pid);
   const timers: NodeJS.Timeout[] = [];
   let started: string[] = [];
@@ -654,7 +661,7 @@ export async function idle(ctx: BenchContext, o: IdleOptions, run: number): Prom
   try {
     started = (await startContainers(ctx.docker, ctx.containers, names, ['sleep', '86400'])).ids;
     result.foreignRunning = (await foreignRunning(ctx.docker, new Set(ctx.containers.ids))).length;
-    child = await startReceiver(ctx, 'idle', receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: null }), false);
+    child = await startReceiver(ctx, 'idle', receiverConfigYaml(ctx, { startAt: 'end', encoding: 'proto', readFrom: null }), { eventLoopDelay: false });
     child.send({ type: 'go' });
     await child.waitFor('started', 30_000);
     await sleep(o.warmupSeconds * 1000);
